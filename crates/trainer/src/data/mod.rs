@@ -1,0 +1,1 @@
+//! Datasets: acquisition, verification, loading, preprocessing and batching.

@@ -1,0 +1,5 @@
+//! Library behind the `clr` command line: configuration, datasets, the
+//! training loop, checkpoints, reports and plots.
+
+pub mod cli;
+pub mod data;
