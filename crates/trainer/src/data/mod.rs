@@ -1,1 +1,37 @@
 //! Datasets: acquisition, verification, loading, preprocessing and batching.
+//!
+//! - [`fetch`]/[`ensure_available`] bring MNIST, Fashion-MNIST or CIFAR-10
+//!   into `<root>/<name>/` from a mirror, system folders or the canonical
+//!   downloads, verifying every file before it is installed.
+//! - [`load`] reads them (never fetching), checks every header, carves the
+//!   validation split, applies the configured preprocessing.
+//! - [`Split::fill_batch`] and [`epoch_order`] feed the training loop.
+
+mod batch;
+mod cifar;
+mod config;
+mod dataset;
+mod error;
+mod fetch;
+mod idx;
+mod preprocess;
+mod source;
+
+pub use batch::{epoch_order, Split};
+pub use config::{
+    resolve_root, DataConfig, DatasetName, Preprocess, CIFAR10_CLASSES, DATA_DIR_ENV,
+};
+pub use dataset::{from_raw, load, load_raw, Dataset, RawDataset, RawSplit};
+pub use error::{DataError, SourceFailure};
+pub use fetch::{ensure_available, fetch, fetch_from, is_present, Expect, Fetched};
+pub use preprocess::Fitted;
+pub use source::{Location, Source, MIRROR_ENV, SYSTEM_FASHION_MNIST};
+
+/// File names and layout constants, for tools and tests that build or
+/// inspect dataset folders.
+pub mod layout {
+    pub use super::cifar::{BINARY_DIR, CACHE_FILE, TEST_BATCH, TRAIN_BATCHES};
+    pub use super::idx::{
+        IMAGES_MAGIC, LABELS_MAGIC, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS,
+    };
+}
