@@ -279,11 +279,11 @@ fn copy_to_part(
     msg: String,
 ) -> Result<[u8; 32], String> {
     let bar = bytes_bar(len, msg);
-    let counted = bar.wrap_read(reader);
-    let mut input: Box<dyn Read> = if gz {
-        Box::new(GzDecoder::new(BufReader::new(counted)))
+    let mut counted = bar.wrap_read(reader);
+    let mut input: Box<dyn Read + '_> = if gz {
+        Box::new(GzDecoder::new(BufReader::new(&mut counted)))
     } else {
-        Box::new(counted)
+        Box::new(&mut counted)
     };
     let file = File::create(part).map_err(|e| format!("cannot write {}: {e}", part.display()))?;
     let mut hasher = Sha256::new();
@@ -300,11 +300,22 @@ fn copy_to_part(
         w.write_all(&buf[..n])
             .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
     }
+    drop(input);
+    // The whole transfer must arrive, including anything after the gzip
+    // stream, and match the announced length.
+    std::io::copy(&mut counted, &mut std::io::sink())
+        .map_err(|e| format!("transfer failed: {e}"))?;
+    let received = bar.position();
+    bar.finish_and_clear();
+    if let Some(n) = len.filter(|&n| n != received) {
+        return Err(format!(
+            "transfer incomplete: received {received} of {n} bytes"
+        ));
+    }
     w.into_inner()
         .map_err(|e| e.into_error())
         .and_then(|f| f.sync_all())
         .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
-    bar.finish_and_clear();
     Ok(hasher.finalize().into())
 }
 
