@@ -714,14 +714,17 @@ fn workspace_data() -> PathBuf {
 }
 
 /// Makes `dataset` available in the workspace `data/` folder (mirror from
-/// CLR_DATA_MIRROR); `false` (skip) when it cannot be had, unless
+/// CLR_DATA_MIRROR) and loads it; `None` (skip) when it cannot be had, unless
 /// CLR_REQUIRE_DATA=1.
-fn full_data(dataset: DatasetName) -> Option<DataConfig> {
+fn full_data(dataset: DatasetName) -> Option<(DataConfig, data::Dataset)> {
     let mut c = DataConfig::new(dataset);
     c.dir = Some(workspace_data());
     c.preprocess = Some(Preprocess::None);
     match data::ensure_available(&c, None) {
-        Ok(()) => Some(c),
+        Ok(()) => {
+            let ds = data::load(&c).unwrap();
+            Some((c, ds))
+        }
         Err(e) if std::env::var("CLR_REQUIRE_DATA").as_deref() == Ok("1") => {
             panic!("CLR_REQUIRE_DATA=1 but {dataset} is not available: {e}")
         }
@@ -734,22 +737,19 @@ fn full_data(dataset: DatasetName) -> Option<DataConfig> {
 
 #[test]
 fn full_mnist() {
-    let Some(c) = full_data(DatasetName::Mnist) else {
+    let Some((c, ds)) = full_data(DatasetName::Mnist) else {
         return;
     };
-    let ds = data::load(&c).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (60_000, 10_000));
     assert_eq!(&ds.train.labels()[..5], &[5, 0, 4, 1, 9]);
     assert_eq!(&ds.test.labels()[..5], &[7, 2, 1, 0, 4]);
-    let mean = ds.train.images().iter().map(|&x| f64::from(x)).sum::<f64>()
-        / ds.train.images().len() as f64;
+    let mean = mean_of(ds.train.images());
     assert!((mean - 33.318).abs() < 5e-4, "mean pixel {mean}");
     // Scaled to [0, 1]: the well-known 0.1307.
     let mut scaled = c.clone();
     scaled.preprocess = None;
     let s = data::load(&scaled).unwrap();
-    let mean =
-        s.train.images().iter().map(|&x| f64::from(x)).sum::<f64>() / s.train.images().len() as f64;
+    let mean = mean_of(s.train.images());
     assert!((mean - 0.1307).abs() < 1e-4, "scaled mean {mean}");
     // The gzipped files, read without the mnist crate, give the same bytes.
     if let Ok(mirror) = std::env::var(data::MIRROR_ENV) {
@@ -765,10 +765,9 @@ fn full_mnist() {
 
 #[test]
 fn full_cifar10_folder() {
-    let Some(c) = full_data(DatasetName::Cifar10) else {
+    let Some((_, ds)) = full_data(DatasetName::Cifar10) else {
         return;
     };
-    let ds = data::load(&c).unwrap();
     assert_eq!((ds.train.len(), ds.test.len()), (50_000, 10_000));
     assert_eq!(ds.classes, CIFAR.to_vec());
     assert_eq!(class_counts(ds.train.labels()), [5_000; 10]);
@@ -781,4 +780,8 @@ fn class_counts(labels: &[u8]) -> [usize; 10] {
         counts[l as usize] += 1;
     }
     counts
+}
+
+fn mean_of(xs: &[f32]) -> f64 {
+    xs.iter().map(|&x| f64::from(x)).sum::<f64>() / xs.len() as f64
 }
