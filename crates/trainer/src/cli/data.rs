@@ -148,3 +148,23 @@ fn info(args: InfoArgs) -> anyhow::Result<()> {
     println!("load time, second: {second_time:.2} s ({})", ds.provenance);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_expand_all_and_drop_repeats() {
+        let names = |v: &[&str]| parse_names(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        assert_eq!(names(&["all"]).unwrap(), DatasetName::ALL.to_vec());
+        assert_eq!(
+            names(&["cifar10", "mnist", "cifar10"]).unwrap(),
+            vec![DatasetName::Cifar10, DatasetName::Mnist]
+        );
+        let err = names(&["mnist", "imagenet"]).unwrap_err();
+        assert!(
+            err.to_string().contains("unknown dataset `imagenet`"),
+            "{err}"
+        );
+    }
+}

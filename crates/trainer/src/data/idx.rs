@@ -234,18 +234,18 @@ fn check_file(dataset: DatasetName, dir: &Path, name: &str) -> Result<Checked, D
     })
 }
 
-fn payload(dataset: DatasetName, file: Checked, header: usize) -> Result<Vec<u8>, DataError> {
+/// The records of a checked file (header stripped), `record` bytes each.
+fn payload(
+    dataset: DatasetName,
+    file: Checked,
+    header: usize,
+    record: usize,
+) -> Result<Vec<u8>, DataError> {
     let mut bytes = match file.bytes {
         Some(b) => b,
         None => std::fs::read(&file.path).map_err(read_err(dataset, &file.path))?,
     };
-    let expected = header
-        + file.count
-            * if header == IMAGES_HEADER {
-                pixels(dataset)
-            } else {
-                1
-            };
+    let expected = header + file.count * record;
     if bytes.len() != expected {
         // The file changed between the header check and this read.
         return Err(DataError::Truncated {
@@ -259,10 +259,6 @@ fn payload(dataset: DatasetName, file: Checked, header: usize) -> Result<Vec<u8>
     Ok(bytes)
 }
 
-fn pixels(dataset: DatasetName) -> usize {
-    dataset.shape().iter().product()
-}
-
 /// Number of training and test records of the canonical files.
 const CANONICAL_COUNTS: (usize, usize) = (60_000, 10_000);
 
@@ -271,10 +267,12 @@ const CANONICAL_COUNTS: (usize, usize) = (60_000, 10_000);
 /// # Errors
 /// Any header, length, count or label error, each naming the file.
 pub fn load(dataset: DatasetName, dir: &Path) -> Result<(RawSplit, RawSplit, String), DataError> {
-    let checked = FILES
-        .iter()
-        .map(|name| check_file(dataset, dir, name))
-        .collect::<Result<Vec<_>, _>>()?;
+    let checked: [Checked; 4] = [
+        check_file(dataset, dir, TRAIN_IMAGES)?,
+        check_file(dataset, dir, TRAIN_LABELS)?,
+        check_file(dataset, dir, TEST_IMAGES)?,
+        check_file(dataset, dir, TEST_LABELS)?,
+    ];
     for pair in checked.chunks(2) {
         if pair[0].count != pair[1].count {
             return Err(DataError::CountMismatch {
@@ -307,15 +305,17 @@ pub fn load(dataset: DatasetName, dir: &Path) -> Result<(RawSplit, RawSplit, Str
             ""
         }
     );
-    let mut it = checked.into_iter();
-    let mut next = |header| payload(dataset, it.next().unwrap_or_else(|| unreachable!()), header);
+    let pixels = dataset.shape().iter().product();
+    let images = |f| payload(dataset, f, IMAGES_HEADER, pixels);
+    let labels = |f| payload(dataset, f, LABELS_HEADER, 1);
+    let [train_images, train_labels, test_images, test_labels] = checked;
     let train = RawSplit {
-        pixels: next(IMAGES_HEADER)?,
-        labels: next(LABELS_HEADER)?,
+        pixels: images(train_images)?,
+        labels: labels(train_labels)?,
     };
     let test = RawSplit {
-        pixels: next(IMAGES_HEADER)?,
-        labels: next(LABELS_HEADER)?,
+        pixels: images(test_images)?,
+        labels: labels(test_labels)?,
     };
     Ok((train, test, source))
 }
