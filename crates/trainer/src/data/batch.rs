@@ -110,6 +110,25 @@ fn splitmix64(mut z: u64) -> u64 {
 /// shuffle driven by PCG-64 seeded from a SplitMix64 mix of both, so the
 /// same run seed replays the same order every epoch and a resumed run
 /// continues it exactly.
+///
+/// ```
+/// use ndarray::Array4;
+/// use trainer::data::{epoch_order, Split};
+///
+/// let order = epoch_order(4, 7, 0);
+/// assert_eq!(order, epoch_order(4, 7, 0));
+/// let mut sorted = order.clone();
+/// sorted.sort_unstable();
+/// assert_eq!(sorted, [0, 1, 2, 3]);
+///
+/// // Four 1x1x1 images with values 0..3 and labels 10..13.
+/// let split = Split::new([1, 1, 1], vec![0., 1., 2., 3.], vec![10, 11, 12, 13]);
+/// let (mut x, mut y) = (Array4::zeros((0, 0, 0, 0)), Vec::new());
+/// split.fill_batch(&order[..2], &mut x, &mut y);
+/// assert_eq!(x.dim(), (2, 1, 1, 1));
+/// assert_eq!(y, [10 + order[0] as u8, 10 + order[1] as u8]);
+/// assert_eq!(x[[1, 0, 0, 0]], order[1] as f32);
+/// ```
 pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
     let state = (u128::from(splitmix64(seed)) << 64) | u128::from(splitmix64(!epoch ^ seed));
     let mut rng = Pcg64::new(state, 0x0a02_bdbf_7bb3_c0a7_ac28_fa16_a64a_bf96);

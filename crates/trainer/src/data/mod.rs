@@ -25,7 +25,7 @@ pub use dataset::{from_raw, load, load_raw, Dataset, RawDataset, RawSplit};
 pub use error::{DataError, SourceFailure};
 pub use fetch::{ensure_available, fetch, fetch_from, is_present, Expect, Fetched};
 pub use preprocess::Fitted;
-pub use source::{Location, Source, MIRROR_ENV, SYSTEM_FASHION_MNIST};
+pub use source::{Location, OpenError, Opened, Source, MIRROR_ENV, SYSTEM_FASHION_MNIST};
 
 /// File names and layout constants, for tools and tests that build or
 /// inspect dataset folders.
