@@ -74,13 +74,26 @@ fn parse_names(names: &[String]) -> anyhow::Result<Vec<DatasetName>> {
     Ok(out)
 }
 
+/// Fetches every named dataset, going on after a failure; fails at the end
+/// when any failed.
 fn fetch(args: FetchArgs) -> anyhow::Result<()> {
     let root = data::resolve_root(args.data_dir.as_deref());
+    let mut failed = Vec::new();
     for dataset in parse_names(&args.names)? {
-        data::fetch(dataset, &root, args.mirror.as_deref())
-            .with_context(|| format!("fetching {dataset} into {}", root.display()))?;
+        if let Err(err) = data::fetch(dataset, &root, args.mirror.as_deref()) {
+            eprintln!("error: {err}");
+            failed.push(dataset.as_str());
+        }
     }
-    Ok(())
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "could not fetch {} into {} (see the errors above)",
+            failed.join(", "),
+            root.display()
+        )
+    }
 }
 
 fn info(args: InfoArgs) -> anyhow::Result<()> {
