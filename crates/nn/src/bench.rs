@@ -1,0 +1,1 @@
+//! Throughput measurement of the benchmark workloads (used by `clr bench`).

@@ -1,0 +1,149 @@
+//! Batch normalization over the batch (and spatial positions) per channel.
+//!
+//! # Formula
+//! Train mode: `y = gamma * (x - mean) / sqrt(var + eps) + beta` with the batch mean and the
+//! biased batch variance; the running statistics are updated as in PyTorch:
+//! `running = (1 - momentum) * running + momentum * batch` (unbiased variance).
+//! Eval mode uses the running statistics.
+
+use super::{Dims, Layer, Mode, Param};
+use crate::Real;
+
+pub(crate) struct BatchNorm<T> {
+    dims: Dims,
+    eps: f64,
+    momentum: f64,
+    /// `weight` (gamma), `bias` (beta), `running_mean`, `running_var`.
+    params: [Param<T>; 4],
+    /// Normalized input of the last train-mode forward.
+    xhat: Vec<T>,
+    inv_std: Vec<T>,
+}
+
+impl<T: Real> BatchNorm<T> {
+    pub fn new(dims: Dims, eps: f64, momentum: f64, lr_mult: [f64; 2], decay: [f64; 2]) -> Self {
+        let c = dims.c;
+        let ones = ndarray::ArrayD::from_elem(vec![c], T::one());
+        let zeros = ndarray::ArrayD::zeros(vec![c]);
+        Self {
+            dims,
+            eps,
+            momentum,
+            params: [
+                Param::new("weight", ones.clone(), lr_mult[0], decay[0]),
+                Param::new("bias", zeros.clone(), lr_mult[1], decay[1]),
+                Param::buffer("running_mean", zeros),
+                Param::buffer("running_var", ones),
+            ],
+            xhat: Vec::new(),
+            inv_std: vec![T::zero(); c],
+        }
+    }
+}
+
+impl<T: Real> Layer<T> for BatchNorm<T> {
+    fn kind(&self) -> &'static str {
+        "batch_norm"
+    }
+    fn out_dims(&self) -> Dims {
+        self.dims
+    }
+    fn params(&self) -> &[Param<T>] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param<T>] {
+        &mut self.params
+    }
+    fn forward(&mut self, n: usize, x: &[T], y: &mut [T], mode: Mode) {
+        let c = self.dims.c;
+        let total = n * self.dims.len();
+        let rows = total / c;
+        let eps = T::of(self.eps);
+        let x = &x[..total];
+        let y = &mut y[..total];
+        if mode == Mode::Eval {
+            let [g, b, rm, rv] = &self.params;
+            let (g, b, rm, rv) = (g.v(), b.v(), rm.v(), rv.v());
+            for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                for j in 0..c {
+                    yr[j] = g[j] * (xr[j] - rm[j]) / (rv[j] + eps).sqrt() + b[j];
+                }
+            }
+            return;
+        }
+        let mut mean = vec![T::zero(); c];
+        let mut var = vec![T::zero(); c];
+        for xr in x.chunks_exact(c) {
+            for j in 0..c {
+                mean[j] += xr[j];
+            }
+        }
+        let rn = T::of(rows as f64);
+        mean.iter_mut().for_each(|m| *m /= rn);
+        for xr in x.chunks_exact(c) {
+            for j in 0..c {
+                let d = xr[j] - mean[j];
+                var[j] += d * d;
+            }
+        }
+        var.iter_mut().for_each(|v| *v /= rn);
+        for j in 0..c {
+            self.inv_std[j] = T::one() / (var[j] + eps).sqrt();
+        }
+        if self.xhat.len() < total {
+            self.xhat.resize(total, T::zero());
+        }
+        let [g, b, rm, rv] = &mut self.params;
+        for ((yr, xr), hr) in y
+            .chunks_exact_mut(c)
+            .zip(x.chunks_exact(c))
+            .zip(self.xhat.chunks_exact_mut(c))
+        {
+            for j in 0..c {
+                hr[j] = (xr[j] - mean[j]) * self.inv_std[j];
+                yr[j] = g.v()[j] * hr[j] + b.v()[j];
+            }
+        }
+        let mom = T::of(self.momentum);
+        let unbias = if rows > 1 {
+            T::of(rows as f64 / (rows - 1) as f64)
+        } else {
+            T::one()
+        };
+        let rm = rm.value.as_slice_mut().expect("contiguous");
+        let rv = rv.value.as_slice_mut().expect("contiguous");
+        for j in 0..c {
+            rm[j] = (T::one() - mom) * rm[j] + mom * mean[j];
+            rv[j] = (T::one() - mom) * rv[j] + mom * var[j] * unbias;
+        }
+    }
+    fn backward(&mut self, n: usize, _x: &[T], _y: &[T], dy: &[T], dx: Option<&mut [T]>) {
+        let c = self.dims.c;
+        let total = n * self.dims.len();
+        let rows = total / c;
+        let mut sum_dy = vec![T::zero(); c];
+        let mut sum_dy_xhat = vec![T::zero(); c];
+        for (dr, hr) in dy[..total].chunks_exact(c).zip(self.xhat.chunks_exact(c)) {
+            for j in 0..c {
+                sum_dy[j] += dr[j];
+                sum_dy_xhat[j] += dr[j] * hr[j];
+            }
+        }
+        let [g, b, ..] = &mut self.params;
+        g.g_mut().copy_from_slice(&sum_dy_xhat);
+        b.g_mut().copy_from_slice(&sum_dy);
+        let Some(dx) = dx else { return };
+        let rn = T::of(rows as f64);
+        let gamma = g.v();
+        for ((xr, dr), hr) in dx[..total]
+            .chunks_exact_mut(c)
+            .zip(dy.chunks_exact(c))
+            .zip(self.xhat.chunks_exact(c))
+        {
+            for j in 0..c {
+                xr[j] = gamma[j] * self.inv_std[j] / rn
+                    * (rn * dr[j] - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! 2-D convolution (`groups = 1`, zero padding, any kernel and stride) by im2col + GEMM on
+//! channels-last data.
+//!
+//! An image's im2col matrix has one row per output pixel and `kh * kw * c_in` columns in
+//! `(ky, kx, c)` order, which in channels-last layout is a run of `kw * c_in` contiguous input
+//! values per kernel row. The weights are stored as `[c_out, kh, kw, c_in]` so that
+//! `y = col * W^T` lands directly in channels-last order. The batch is split into
+//! [`BATCH_CHUNKS`] fixed chunks; each chunk works through a few images at a time in a small
+//! im2col buffer that stays in cache (recomputed in backward rather than stored), and
+//! accumulates its own partial weight gradient; the partials are summed in chunk order.
+
+use super::{Dims, Layer, Mode, Param};
+use crate::linalg::{batch_chunk, matmul, MatRef, BATCH_CHUNKS};
+use crate::Real;
+use rayon::prelude::*;
+
+/// Shape of a convolution.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ConvGeom {
+    pub inp: Dims,
+    pub out_c: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub pad: usize,
+    pub oh: usize,
+    pub ow: usize,
+}
+
+impl ConvGeom {
+    fn k(&self) -> usize {
+        self.kernel * self.kernel * self.inp.c
+    }
+    fn pixels(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    /// Writes the im2col matrix of one image (`pixels() x k()`, row-major).
+    fn im2col<T: Real>(&self, x: &[T], col: &mut [T]) {
+        let Dims { c, h, w } = self.inp;
+        let (ks, s, p) = (self.kernel, self.stride, self.pad);
+        let k = self.k();
+        for oy in 0..self.oh {
+            for ox in 0..self.ow {
+                let row = &mut col[(oy * self.ow + ox) * k..][..k];
+                for ky in 0..ks {
+                    let dst = &mut row[ky * ks * c..][..ks * c];
+                    let iy = (oy * s + ky) as isize - p as isize;
+                    if iy < 0 || iy >= h as isize {
+                        dst.fill(T::zero());
+                        continue;
+                    }
+                    let ix0 = (ox * s) as isize - p as isize;
+                    let src_row = &x[iy as usize * w * c..][..w * c];
+                    if ix0 >= 0 && ix0 as usize + ks <= w {
+                        dst.copy_from_slice(&src_row[ix0 as usize * c..][..ks * c]);
+                        continue;
+                    }
+                    for kx in 0..ks {
+                        let ix = ix0 + kx as isize;
+                        let d = &mut dst[kx * c..][..c];
+                        if ix < 0 || ix >= w as isize {
+                            d.fill(T::zero());
+                        } else {
+                            d.copy_from_slice(&src_row[ix as usize * c..][..c]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Adds the im2col-shaped gradient `dcol` of one image into `dx` (which it does not clear).
+    fn col2im_add<T: Real>(&self, dcol: &[T], dx: &mut [T]) {
+        let Dims { c, h, w } = self.inp;
+        let (ks, s, p) = (self.kernel, self.stride, self.pad);
+        let k = self.k();
+        for oy in 0..self.oh {
+            for ox in 0..self.ow {
+                let row = &dcol[(oy * self.ow + ox) * k..][..k];
+                for ky in 0..ks {
+                    let iy = (oy * s + ky) as isize - p as isize;
+                    if iy < 0 || iy >= h as isize {
+                        continue;
+                    }
+                    let src = &row[ky * ks * c..][..ks * c];
+                    let dst_row = &mut dx[iy as usize * w * c..][..w * c];
+                    for kx in 0..ks {
+                        let ix = (ox * s + kx) as isize - p as isize;
+                        if ix < 0 || ix >= w as isize {
+                            continue;
+                        }
+                        let d = &mut dst_row[ix as usize * c..][..c];
+                        for (d, &g) in d.iter_mut().zip(&src[kx * c..][..c]) {
+                            *d += g;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Scratch<T> {
+    col: Vec<T>,
+    dcol: Vec<T>,
+    dw: Vec<T>,
+    db: Vec<T>,
+}
+
+/// Bytes of im2col buffer a chunk works in at a time.
+const COL_BYTES: usize = 1 << 19;
+
+pub(crate) struct Conv2d<T> {
+    pub(super) g: ConvGeom,
+    /// `weight` `[c_out, kh, kw, c_in]`, `bias` `[c_out]`.
+    params: [Param<T>; 2],
+    scratch: Vec<Scratch<T>>,
+    /// Images per im2col block.
+    sub: usize,
+}
+
+impl<T: Real> Conv2d<T> {
+    pub fn new(g: ConvGeom, weight: Param<T>, bias: Param<T>) -> Self {
+        assert_eq!(
+            weight.value.shape(),
+            &[g.out_c, g.kernel, g.kernel, g.inp.c]
+        );
+        assert_eq!(bias.value.shape(), &[g.out_c]);
+        let per_image = g.pixels() * g.k() * std::mem::size_of::<T>();
+        let sub = (COL_BYTES / per_image.max(1)).max(1);
+        let scratch = (0..BATCH_CHUNKS).map(|_| Scratch::default()).collect();
+        Self {
+            g,
+            params: [weight, bias],
+            scratch,
+            sub,
+        }
+    }
+
+    fn ensure_scratch(&mut self, n: usize, backward: bool) {
+        let rows = self.sub.min(batch_chunk(n)) * self.g.pixels();
+        let k = self.g.k();
+        for s in &mut self.scratch {
+            if s.col.len() < rows * k {
+                s.col.resize(rows * k, T::zero());
+            }
+            if backward {
+                if s.dcol.len() < rows * k {
+                    s.dcol.resize(rows * k, T::zero());
+                }
+                s.dw.resize(self.g.out_c * k, T::zero());
+                s.db.resize(self.g.out_c, T::zero());
+            }
+        }
+    }
+}
+
+impl<T: Real> Layer<T> for Conv2d<T> {
+    fn kind(&self) -> &'static str {
+        "conv2d"
+    }
+    fn out_dims(&self) -> Dims {
+        Dims {
+            c: self.g.out_c,
+            h: self.g.oh,
+            w: self.g.ow,
+        }
+    }
+    fn params(&self) -> &[Param<T>] {
+        &self.params
+    }
+    fn params_mut(&mut self) -> &mut [Param<T>] {
+        &mut self.params
+    }
+    fn flops(&self) -> u64 {
+        2 * (self.g.pixels() * self.g.out_c * self.g.k()) as u64
+    }
+    fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
+        self.ensure_scratch(n, false);
+        let g = self.g;
+        let (in_len, out_len, k, px) = (g.inp.len(), g.pixels() * g.out_c, g.k(), g.pixels());
+        let chunk = batch_chunk(n);
+        let sub = self.sub;
+        let w = MatRef::rows(self.params[0].v(), g.out_c, k).t();
+        let b = self.params[1].v();
+        y[..n * out_len]
+            .par_chunks_mut(chunk * out_len)
+            .zip(x[..n * in_len].par_chunks(chunk * in_len))
+            .zip(self.scratch.par_iter_mut())
+            .for_each(|((y, x), s)| {
+                let imgs = x.len() / in_len;
+                for i0 in (0..imgs).step_by(sub) {
+                    let m = (imgs - i0).min(sub);
+                    for i in 0..m {
+                        g.im2col(&x[(i0 + i) * in_len..][..in_len], &mut s.col[i * px * k..]);
+                    }
+                    let ys = &mut y[i0 * out_len..][..m * out_len];
+                    for row in ys.chunks_exact_mut(g.out_c) {
+                        row.copy_from_slice(b);
+                    }
+                    matmul(ys, g.out_c, MatRef::rows(&s.col, m * px, k), w, true);
+                }
+            });
+    }
+    fn backward(&mut self, n: usize, x: &[T], _y: &[T], dy: &[T], dx: Option<&mut [T]>) {
+        self.ensure_scratch(n, true);
+        let g = self.g;
+        let (in_len, out_len, k, px, oc) = (
+            g.inp.len(),
+            g.pixels() * g.out_c,
+            g.k(),
+            g.pixels(),
+            g.out_c,
+        );
+        let chunk = batch_chunk(n);
+        let sub = self.sub;
+        let wmat = MatRef::rows(self.params[0].v(), oc, k);
+        let work = |x: &[T], dy: &[T], s: &mut Scratch<T>, mut dx: Option<&mut [T]>| {
+            s.dw.fill(T::zero());
+            s.db.fill(T::zero());
+            let imgs = x.len() / in_len;
+            for i0 in (0..imgs).step_by(sub) {
+                let m = (imgs - i0).min(sub);
+                for i in 0..m {
+                    g.im2col(&x[(i0 + i) * in_len..][..in_len], &mut s.col[i * px * k..]);
+                }
+                let dys = MatRef::rows(&dy[i0 * out_len..], m * px, oc);
+                matmul(&mut s.dw, k, dys.t(), MatRef::rows(&s.col, m * px, k), true);
+                for row in dy[i0 * out_len..][..m * out_len].chunks_exact(oc) {
+                    for (d, &v) in s.db.iter_mut().zip(row) {
+                        *d += v;
+                    }
+                }
+                if let Some(dx) = dx.as_deref_mut() {
+                    matmul(&mut s.dcol, k, dys, wmat, false);
+                    for i in 0..m {
+                        let d = &mut dx[(i0 + i) * in_len..][..in_len];
+                        d.fill(T::zero());
+                        g.col2im_add(&s.dcol[i * px * k..][..px * k], d);
+                    }
+                }
+            }
+        };
+        let xs = x[..n * in_len].par_chunks(chunk * in_len);
+        let dys = dy[..n * out_len].par_chunks(chunk * out_len);
+        match dx {
+            Some(dx) => xs
+                .zip(dys)
+                .zip(dx[..n * in_len].par_chunks_mut(chunk * in_len))
+                .zip(self.scratch.par_iter_mut())
+                .for_each(|(((x, dy), dx), s)| work(x, dy, s, Some(dx))),
+            None => xs
+                .zip(dys)
+                .zip(self.scratch.par_iter_mut())
+                .for_each(|((x, dy), s)| work(x, dy, s, None)),
+        }
+        let used = n.div_ceil(chunk);
+        let [w, b] = &mut self.params;
+        let (dw, db) = (w.g_mut(), b.g_mut());
+        dw.copy_from_slice(&self.scratch[0].dw);
+        db.copy_from_slice(&self.scratch[0].db);
+        for s in &self.scratch[1..used] {
+            dw.iter_mut().zip(&s.dw).for_each(|(d, &v)| *d += v);
+            db.iter_mut().zip(&s.db).for_each(|(d, &v)| *d += v);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Max and average pooling on channels-last data, with Caffe's (ceil) or PyTorch's (floor)
+//! output size.
+//!
+//! # Formula
+//! Output size: `floor((H + 2 pad - k) / s) + 1`, or with `ceil` `ceil((H + 2 pad - k) / s) + 1`,
+//! minus one if the last window would start inside the bottom padding (`(out - 1) s >= H + pad`,
+//! the rule shared by Caffe and PyTorch).
+//!
+//! Window of output `o`: `start = o s - pad`, `end = min(start + k, H + pad)`. Max pooling takes
+//! the maximum over the cells of `[max(start, 0), min(end, H))` (padding never wins; the first
+//! maximum wins ties, as in Caffe). Average pooling divides the sum over those cells by
+//! `(end - start)` per dimension, computed *before* clipping to the image: padded cells inside
+//! `[-pad, H + pad)` count as zeros in the divisor, cells past `H + pad` that only the ceil
+//! rounding adds do not. This is Caffe's `AVE` pooling and PyTorch's `AvgPool2d` with
+//! `count_include_pad = True` in both rounding modes.
+
+use super::{Dims, Layer, Mode};
+use crate::Real;
+use rayon::prelude::*;
+
+/// Max or average.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PoolKind {
+    Max,
+    Avg,
+}
+
+/// Output size along one dimension (see the module formula). `None` if the window does not fit.
+pub(crate) fn pool_out(size: usize, k: usize, s: usize, pad: usize, ceil: bool) -> Option<usize> {
+    if size + 2 * pad < k || s == 0 {
+        return None;
+    }
+    let span = size + 2 * pad - k;
+    let mut out = if ceil { span.div_ceil(s) } else { span / s } + 1;
+    if pad > 0 && (out - 1) * s >= size + pad {
+        out -= 1;
+    }
+    Some(out)
+}
+
+pub(crate) struct Pool {
+    kind: PoolKind,
+    inp: Dims,
+    pub(super) out: Dims,
+    k: usize,
+    s: usize,
+    pad: usize,
+    /// Max pooling: index within the sample of the input that won, per output value.
+    argmax: Vec<u32>,
+}
+
+/// Clipped window `[lo, hi)` and the unclipped divisor length along one dimension.
+#[inline]
+fn window(o: usize, k: usize, s: usize, pad: usize, size: usize) -> (usize, usize, usize) {
+    let start = (o * s) as isize - pad as isize;
+    let end = (start + k as isize).min((size + pad) as isize);
+    let div = (end - start) as usize;
+    (
+        start.max(0) as usize,
+        (end.min(size as isize)) as usize,
+        div,
+    )
+}
+
+impl Pool {
+    pub fn new(kind: PoolKind, inp: Dims, k: usize, s: usize, pad: usize, ceil: bool) -> Self {
+        let oh = pool_out(inp.h, k, s, pad, ceil).expect("validated by the builder");
+        let ow = pool_out(inp.w, k, s, pad, ceil).expect("validated by the builder");
+        let out = Dims {
+            c: inp.c,
+            h: oh,
+            w: ow,
+        };
+        Self {
+            kind,
+            inp,
+            out,
+            k,
+            s,
+            pad,
+            argmax: Vec::new(),
+        }
+    }
+
+    fn forward_image<T: Real>(&self, x: &[T], y: &mut [T], arg: &mut [u32]) {
+        let Dims { c, h, w } = self.inp;
+        for oy in 0..self.out.h {
+            let (y0, y1, dh) = window(oy, self.k, self.s, self.pad, h);
+            for ox in 0..self.out.w {
+                let (x0, x1, dw) = window(ox, self.k, self.s, self.pad, w);
+                let o = (oy * self.out.w + ox) * c;
+                let yo = &mut y[o..o + c];
+                match self.kind {
+                    PoolKind::Max => {
+                        let ao = &mut arg[o..o + c];
+                        yo.fill(T::neg_infinity());
+                        for iy in y0..y1 {
+                            for ix in x0..x1 {
+                                let base = (iy * w + ix) * c;
+                                for (ch, (yv, a)) in yo.iter_mut().zip(ao.iter_mut()).enumerate() {
+                                    let v = x[base + ch];
+                                    if v > *yv {
+                                        *yv = v;
+                                        *a = (base + ch) as u32;
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    PoolKind::Avg => {
+                        yo.fill(T::zero());
+                        for iy in y0..y1 {
+                            for ix in x0..x1 {
+                                let base = (iy * w + ix) * c;
+                                for (yv, &v) in yo.iter_mut().zip(&x[base..base + c]) {
+                                    *yv += v;
+                                }
+                            }
+                        }
+                        let inv = T::one() / T::of((dh * dw) as f64);
+                        yo.iter_mut().for_each(|v| *v *= inv);
+                    }
+                }
+            }
+        }
+    }
+
+    fn backward_image<T: Real>(&self, dy: &[T], dx: &mut [T], arg: &[u32]) {
+        let Dims { c, h, w } = self.inp;
+        dx.fill(T::zero());
+        match self.kind {
+            PoolKind::Max => {
+                for (&g, &a) in dy.iter().zip(arg) {
+                    dx[a as usize] += g;
+                }
+            }
+            PoolKind::Avg => {
+                for oy in 0..self.out.h {
+                    let (y0, y1, dh) = window(oy, self.k, self.s, self.pad, h);
+                    for ox in 0..self.out.w {
+                        let (x0, x1, dw) = window(ox, self.k, self.s, self.pad, w);
+                        let o = (oy * self.out.w + ox) * c;
+                        let inv = T::one() / T::of((dh * dw) as f64);
+                        for iy in y0..y1 {
+                            for ix in x0..x1 {
+                                let base = (iy * w + ix) * c;
+                                for (d, &g) in dx[base..base + c].iter_mut().zip(&dy[o..o + c]) {
+                                    *d += g * inv;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<T: Real> Layer<T> for Pool {
+    fn kind(&self) -> &'static str {
+        match self.kind {
+            PoolKind::Max => "max_pool",
+            PoolKind::Avg => "avg_pool",
+        }
+    }
+    fn out_dims(&self) -> Dims {
+        self.out
+    }
+    fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
+        let (il, ol) = (self.inp.len(), self.out.len());
+        if self.kind == PoolKind::Max && self.argmax.len() < n * ol {
+            self.argmax.resize(n * ol, 0);
+        }
+        let mut argmax = std::mem::take(&mut self.argmax);
+        let this = &*self;
+        let arg_chunks = argmax.par_chunks_mut(ol.max(1));
+        let work = y[..n * ol]
+            .par_chunks_mut(ol)
+            .zip(x[..n * il].par_chunks(il));
+        if this.kind == PoolKind::Max {
+            work.zip(arg_chunks)
+                .for_each(|((y, x), a)| this.forward_image(x, y, a));
+        } else {
+            work.for_each(|(y, x)| this.forward_image(x, y, &mut []));
+        }
+        self.argmax = argmax;
+    }
+    fn backward(&mut self, n: usize, _x: &[T], _y: &[T], dy: &[T], dx: Option<&mut [T]>) {
+        let Some(dx) = dx else { return };
+        let (il, ol) = (self.inp.len(), self.out.len());
+        let this = &*self;
+        let work = dx[..n * il]
+            .par_chunks_mut(il)
+            .zip(dy[..n * ol].par_chunks(ol));
+        if this.kind == PoolKind::Max {
+            work.zip(this.argmax.par_chunks(ol))
+                .for_each(|((dx, dy), a)| this.backward_image(dy, dx, a));
+        } else {
+            work.for_each(|(dx, dy)| this.backward_image(dy, dx, &[]));
+        }
+    }
+}

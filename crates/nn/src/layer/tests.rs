@@ -1,0 +1,488 @@
+//! Central-difference gradient checks (f64) for every layer, and fast paths against plain
+//! reference implementations.
+
+use super::conv2d::ConvGeom;
+use super::pool::pool_out;
+use super::*;
+use crate::init::InitSpec;
+use rand::{Rng, SeedableRng};
+use rand_pcg::Pcg64Mcg;
+
+fn rand_vec(n: usize, rng: &mut Pcg64Mcg) -> Vec<f64> {
+    (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect()
+}
+
+fn param(name: &'static str, shape: &[usize], rng: &mut Pcg64Mcg) -> Param<f64> {
+    let mut v = ndarray::ArrayD::zeros(shape.to_vec());
+    InitSpec::Uniform {
+        low: -0.5,
+        high: 0.5,
+    }
+    .fill(v.as_slice_mut().unwrap(), 1, 1, rng);
+    Param::new(name, v, 1.0, 1.0)
+}
+
+/// `L = sum r * layer(x)`; checks `dL/dx` and every trainable parameter gradient against
+/// central differences at up to `max_checks` coordinates each.
+fn gradcheck(layer: &mut dyn Layer<f64>, inp: Dims, n: usize, seed: u64) {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let x = rand_vec(n * inp.len(), &mut rng);
+    let out_len = n * layer.out_dims().len();
+    let r = rand_vec(out_len, &mut rng);
+    let mode = Mode::Train { seed: 11 };
+    let loss = |layer: &mut dyn Layer<f64>, x: &[f64]| {
+        let mut y = vec![0.0; out_len];
+        layer.forward(n, x, &mut y, mode);
+        y.iter().zip(&r).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let mut y = vec![0.0; out_len];
+    layer.forward(n, &x, &mut y, mode);
+    let mut dx = vec![f64::NAN; x.len()];
+    layer.backward(n, &x, &y, &r, Some(&mut dx));
+    let grads: Vec<Vec<f64>> = layer
+        .params()
+        .iter()
+        .map(|p| p.grad.as_slice().unwrap().to_vec())
+        .collect();
+    let eps = 1e-6;
+    let kind = layer.kind();
+    let close = |num: f64, ana: f64, what: &str| {
+        let tol = 1e-6 * (1.0 + num.abs().max(ana.abs()));
+        assert!(
+            (num - ana).abs() <= tol,
+            "{kind} {what}: numeric {num:e} vs analytic {ana:e}"
+        );
+    };
+    let max_checks = 400;
+    let step = (x.len() / max_checks).max(1);
+    let mut xp = x.clone();
+    for i in (0..x.len()).step_by(step) {
+        xp[i] = x[i] + eps;
+        let lp = loss(layer, &xp);
+        xp[i] = x[i] - eps;
+        let lm = loss(layer, &xp);
+        xp[i] = x[i];
+        close((lp - lm) / (2.0 * eps), dx[i], &format!("dx[{i}]"));
+    }
+    for (pi, g) in grads.iter().enumerate() {
+        if !layer.params()[pi].trainable {
+            continue;
+        }
+        let len = g.len();
+        for j in (0..len).step_by((len / max_checks).max(1)) {
+            let orig = layer.params()[pi].value.as_slice().unwrap()[j];
+            let set = |layer: &mut dyn Layer<f64>, v: f64| {
+                layer.params_mut()[pi].value.as_slice_mut().unwrap()[j] = v
+            };
+            set(layer, orig + eps);
+            let lp = loss(layer, &x);
+            set(layer, orig - eps);
+            let lm = loss(layer, &x);
+            set(layer, orig);
+            let pname = layer.params()[pi].name;
+            close(
+                (lp - lm) / (2.0 * eps),
+                g[j],
+                &format!("param {pname} [{j}]"),
+            );
+        }
+    }
+}
+
+fn conv(
+    inp: Dims,
+    out_c: usize,
+    kernel: usize,
+    stride: usize,
+    pad: usize,
+    seed: u64,
+) -> Conv2d<f64> {
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    let g = ConvGeom {
+        inp,
+        out_c,
+        kernel,
+        stride,
+        pad,
+        oh: (inp.h + 2 * pad - kernel) / stride + 1,
+        ow: (inp.w + 2 * pad - kernel) / stride + 1,
+    };
+    let w = param("weight", &[out_c, kernel, kernel, inp.c], &mut rng);
+    let b = param("bias", &[out_c], &mut rng);
+    Conv2d::new(g, w, b)
+}
+
+#[test]
+fn dense_gradients() {
+    let mut rng = Pcg64Mcg::seed_from_u64(1);
+    let mut l = Dense::new(
+        7,
+        5,
+        param("weight", &[5, 7], &mut rng),
+        param("bias", &[5], &mut rng),
+    );
+    gradcheck(&mut l, Dims { c: 7, h: 1, w: 1 }, 3, 2);
+    // Wide enough to take the parallel column-block path.
+    let mut l = Dense::new(
+        9,
+        300,
+        param("weight", &[300, 9], &mut rng),
+        param("bias", &[300], &mut rng),
+    );
+    gradcheck(&mut l, Dims { c: 9, h: 1, w: 1 }, 2, 3);
+}
+
+#[test]
+fn conv_gradients_stride_padding_odd_sizes() {
+    for (i, &(c, h, w, oc, k, s, p)) in [
+        (1, 5, 5, 2, 3, 1, 0),
+        (3, 7, 6, 4, 3, 2, 1),
+        (2, 6, 5, 3, 5, 1, 2),
+        (2, 9, 7, 3, 2, 3, 1),
+        (3, 4, 4, 2, 1, 1, 0),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let inp = Dims { c, h, w };
+        // 5 samples: several batch chunks, the last one shorter.
+        gradcheck(&mut conv(inp, oc, k, s, p, i as u64), inp, 5, 10 + i as u64);
+    }
+}
+
+#[test]
+fn pool_gradients_ceil_floor_padding() {
+    for (i, &(kind, h, w, k, s, p, ceil)) in [
+        (PoolKind::Max, 7, 7, 3, 2, 0, true),
+        (PoolKind::Max, 8, 5, 3, 2, 1, false),
+        (PoolKind::Max, 6, 6, 2, 2, 0, true),
+        (PoolKind::Avg, 7, 7, 3, 2, 0, true),
+        (PoolKind::Avg, 8, 5, 3, 2, 1, true),
+        (PoolKind::Avg, 9, 6, 3, 3, 1, false),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let inp = Dims { c: 3, h, w };
+        let mut l = Pool::new(kind, inp, k, s, p, ceil);
+        gradcheck(&mut l, inp, 2, 20 + i as u64);
+    }
+}
+
+#[test]
+fn activation_gradients() {
+    let d = Dims { c: 3, h: 4, w: 5 };
+    for kind in [
+        ActivationKind::Relu,
+        ActivationKind::Sigmoid,
+        ActivationKind::Tanh,
+    ] {
+        gradcheck(&mut Activation::new(kind, d), d, 3, 30);
+    }
+}
+
+#[test]
+fn lrn_gradients_both_regions() {
+    let d = Dims { c: 6, h: 5, w: 4 };
+    for (region, size) in [
+        (LrnRegion::AcrossChannels, 5),
+        (LrnRegion::WithinChannel, 3),
+        (LrnRegion::AcrossChannels, 3),
+    ] {
+        // Large alpha so the normalization term matters numerically.
+        let mut l = Lrn::<f64>::new(region, d, size, 0.9, 0.75, 1.0);
+        gradcheck(&mut l, d, 2, 40);
+    }
+}
+
+#[test]
+fn dropout_batch_norm_flatten_gradients() {
+    let d = Dims { c: 4, h: 3, w: 2 };
+    gradcheck(&mut Dropout::<f64>::new(0.4, d, 3), d, 3, 50);
+    gradcheck(&mut Flatten::new(d), d, 2, 51);
+    let mut bn = BatchNorm::<f64>::new(d, 1e-5, 0.1, [1.0, 1.0], [1.0, 1.0]);
+    // Non-trivial gamma and beta.
+    let mut rng = Pcg64Mcg::seed_from_u64(52);
+    for p in &mut bn.params_mut()[..2] {
+        p.value
+            .iter_mut()
+            .for_each(|v| *v = rng.gen_range(0.5..1.5));
+    }
+    gradcheck(&mut bn, d, 5, 53);
+    let flat = Dims { c: 7, h: 1, w: 1 };
+    gradcheck(
+        &mut BatchNorm::<f64>::new(flat, 1e-5, 0.1, [1.0, 1.0], [1.0, 1.0]),
+        flat,
+        6,
+        54,
+    );
+}
+
+/// Direct 7-loop convolution on channels-last data, weights `[oc, kh, kw, ic]`.
+fn naive_conv(g: &ConvGeom, n: usize, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f64> {
+    let Dims { c, h, w: wd } = g.inp;
+    let k = g.kernel;
+    let mut y = vec![0.0; n * g.oh * g.ow * g.out_c];
+    for i in 0..n {
+        for oy in 0..g.oh {
+            for ox in 0..g.ow {
+                for o in 0..g.out_c {
+                    let mut acc = b[o];
+                    for ky in 0..k {
+                        for kx in 0..k {
+                            for ci in 0..c {
+                                let iy = (oy * g.stride + ky) as isize - g.pad as isize;
+                                let ix = (ox * g.stride + kx) as isize - g.pad as isize;
+                                if iy >= 0 && ix >= 0 && (iy as usize) < h && (ix as usize) < wd {
+                                    acc += x[((i * h + iy as usize) * wd + ix as usize) * c + ci]
+                                        * w[((o * k + ky) * k + kx) * c + ci];
+                                }
+                            }
+                        }
+                    }
+                    y[((i * g.oh + oy) * g.ow + ox) * g.out_c + o] = acc;
+                }
+            }
+        }
+    }
+    y
+}
+
+#[test]
+fn conv_matches_naive_reference() {
+    let inp = Dims { c: 3, h: 11, w: 9 };
+    let mut l = conv(inp, 5, 5, 2, 2, 60);
+    let n = 7;
+    let mut rng = Pcg64Mcg::seed_from_u64(61);
+    let x = rand_vec(n * inp.len(), &mut rng);
+    let mut y = vec![0.0; n * l.out_dims().len()];
+    l.forward(n, &x, &mut y, Mode::Eval);
+    let g = ConvGeom {
+        inp,
+        out_c: 5,
+        kernel: 5,
+        stride: 2,
+        pad: 2,
+        oh: 6,
+        ow: 5,
+    };
+    let reference = naive_conv(&g, n, &x, l.params()[0].v(), l.params()[1].v());
+    for (a, b) in y.iter().zip(&reference) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+}
+
+/// Caffe's pooling loops (NCHW), transcribed from `PoolingLayer::Forward_cpu`.
+fn caffe_pool(
+    max: bool,
+    c: usize,
+    h: usize,
+    w: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    x: &[f64],
+) -> (usize, usize, Vec<f64>) {
+    let oh = ((h + 2 * p - k) as f64 / s as f64).ceil() as usize + 1;
+    let ow = ((w + 2 * p - k) as f64 / s as f64).ceil() as usize + 1;
+    let (oh, ow) = if p > 0 {
+        (
+            if (oh - 1) * s >= h + p { oh - 1 } else { oh },
+            if (ow - 1) * s >= w + p { ow - 1 } else { ow },
+        )
+    } else {
+        (oh, ow)
+    };
+    let mut y = vec![0.0; c * oh * ow];
+    for ch in 0..c {
+        for ph in 0..oh {
+            for pw in 0..ow {
+                let mut hs = (ph * s) as isize - p as isize;
+                let mut ws = (pw * s) as isize - p as isize;
+                let (he, we);
+                let out = &mut y[(ch * oh + ph) * ow + pw];
+                if max {
+                    he = (hs + k as isize).min(h as isize);
+                    we = (ws + k as isize).min(w as isize);
+                    hs = hs.max(0);
+                    ws = ws.max(0);
+                    *out = f64::NEG_INFINITY;
+                    for yy in hs..he {
+                        for xx in ws..we {
+                            *out = out.max(x[(ch * h + yy as usize) * w + xx as usize]);
+                        }
+                    }
+                } else {
+                    let he0 = (hs + k as isize).min((h + p) as isize);
+                    let we0 = (ws + k as isize).min((w + p) as isize);
+                    let size = ((he0 - hs) * (we0 - ws)) as f64;
+                    hs = hs.max(0);
+                    ws = ws.max(0);
+                    he = he0.min(h as isize);
+                    we = we0.min(w as isize);
+                    let mut sum = 0.0;
+                    for yy in hs..he {
+                        for xx in ws..we {
+                            sum += x[(ch * h + yy as usize) * w + xx as usize];
+                        }
+                    }
+                    *out = sum / size;
+                }
+            }
+        }
+    }
+    (oh, ow, y)
+}
+
+#[test]
+fn pool_matches_caffe_reference() {
+    let mut rng = Pcg64Mcg::seed_from_u64(70);
+    for &(max, h, w, k, s, p) in &[
+        (true, 32, 32, 3, 2, 0),
+        (false, 16, 16, 3, 2, 0),
+        (false, 9, 7, 3, 2, 1),
+        (true, 8, 9, 3, 3, 1),
+        (false, 5, 5, 2, 2, 1),
+    ] {
+        let c = 3;
+        let x_nchw = rand_vec(c * h * w, &mut rng);
+        let (oh, ow, reference) = caffe_pool(max, c, h, w, k, s, p, &x_nchw);
+        let inp = Dims { c, h, w };
+        let mut l = Pool::new(
+            if max { PoolKind::Max } else { PoolKind::Avg },
+            inp,
+            k,
+            s,
+            p,
+            true,
+        );
+        assert_eq!((l.out.h, l.out.w), (oh, ow));
+        let mut x = vec![0.0; c * h * w];
+        for ch in 0..c {
+            for i in 0..h * w {
+                x[i * c + ch] = x_nchw[ch * h * w + i];
+            }
+        }
+        let mut y = vec![0.0; c * oh * ow];
+        Layer::<f64>::forward(&mut l, 1, &x, &mut y, Mode::Eval);
+        for ch in 0..c {
+            for i in 0..oh * ow {
+                assert!((y[i * c + ch] - reference[ch * oh * ow + i]).abs() < 1e-12);
+            }
+        }
+    }
+}
+
+#[test]
+fn pool_output_sizes() {
+    // Caffe's cifar10 chain 32 -> 16 -> 8 -> 4 (ceil) against PyTorch's floor 32 -> 15 -> 7 -> 3.
+    assert_eq!(pool_out(32, 3, 2, 0, true), Some(16));
+    assert_eq!(pool_out(16, 3, 2, 0, true), Some(8));
+    assert_eq!(pool_out(8, 3, 2, 0, true), Some(4));
+    assert_eq!(pool_out(32, 3, 2, 0, false), Some(15));
+    assert_eq!(pool_out(15, 3, 2, 0, false), Some(7));
+    // Last window would start in the padding: dropped.
+    assert_eq!(pool_out(5, 2, 2, 1, true), Some(3));
+    assert_eq!(pool_out(3, 2, 2, 1, true), Some(2));
+    assert_eq!(pool_out(4, 3, 2, 1, true), Some(3));
+    assert_eq!(pool_out(2, 3, 1, 0, true), None);
+}
+
+#[test]
+fn avg_pool_divisor_by_hand() {
+    // 3x3 input 1..9, one channel, kernel 2 stride 2 ceil: the windows are [0,2) and [2,3) per
+    // dimension; without padding the edge windows divide by the cells inside the image.
+    let inp = Dims { c: 1, h: 3, w: 3 };
+    let mut l = Pool::new(PoolKind::Avg, inp, 2, 2, 0, true);
+    let x: Vec<f64> = (1..=9).map(f64::from).collect();
+    let mut y = vec![0.0; 4];
+    Layer::<f64>::forward(&mut l, 1, &x, &mut y, Mode::Eval);
+    assert_eq!(
+        y,
+        vec![
+            (1.0 + 2.0 + 4.0 + 5.0) / 4.0,
+            (3.0 + 6.0) / 2.0,
+            (7.0 + 8.0) / 2.0,
+            9.0
+        ]
+    );
+    // With pad 1, kernel 2, stride 2: windows [-1,1), [1,3): the padded cell counts.
+    let mut l = Pool::new(PoolKind::Avg, inp, 2, 2, 1, true);
+    let mut y = vec![0.0; 4];
+    Layer::<f64>::forward(&mut l, 1, &x, &mut y, Mode::Eval);
+    assert_eq!(
+        y,
+        vec![
+            1.0 / 4.0,
+            (2.0 + 3.0) / 4.0,
+            (4.0 + 7.0) / 4.0,
+            (5.0 + 6.0 + 8.0 + 9.0) / 4.0
+        ]
+    );
+}
+
+#[test]
+fn lrn_by_hand() {
+    // Across channels, size 3, alpha 3, beta 1, k 1: s_i = 1 + sum of the window's squares.
+    let d = Dims { c: 3, h: 1, w: 1 };
+    let mut l = Lrn::<f64>::new(LrnRegion::AcrossChannels, d, 3, 3.0, 1.0, 1.0);
+    let mut y = vec![0.0; 3];
+    l.forward(1, &[1.0, 2.0, 3.0], &mut y, Mode::Eval);
+    assert_eq!(y, vec![1.0 / 6.0, 2.0 / 15.0, 3.0 / 14.0]);
+    // Within channel, size 3 on a 2x1 image: N = 9, alpha 9 -> s = 1 + sum of squares.
+    let d = Dims { c: 1, h: 2, w: 1 };
+    let mut l = Lrn::<f64>::new(LrnRegion::WithinChannel, d, 3, 9.0, 1.0, 1.0);
+    let mut y = vec![0.0; 2];
+    l.forward(1, &[1.0, 2.0], &mut y, Mode::Eval);
+    assert_eq!(y, vec![1.0 / 6.0, 2.0 / 6.0]);
+}
+
+/// The same conv layer run on 1 and 2 threads gives bit-identical outputs and gradients.
+#[test]
+fn conv_one_vs_two_threads_bit_identical() {
+    let run = |threads: usize| {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            let inp = Dims { c: 3, h: 12, w: 12 };
+            let mut l = conv(inp, 8, 5, 1, 2, 80);
+            let n = 10;
+            let mut rng = Pcg64Mcg::seed_from_u64(81);
+            let x: Vec<f32> = rand_vec(n * inp.len(), &mut rng)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let wts: Vec<f32> = l.params()[0].v().iter().map(|&v| v as f32).collect();
+            let mut l32 = Conv2d::<f32>::new(
+                l.g,
+                Param::new(
+                    "weight",
+                    ndarray::ArrayD::from_shape_vec(vec![8, 5, 5, 3], wts).unwrap(),
+                    1.0,
+                    1.0,
+                ),
+                Param::new("bias", ndarray::ArrayD::zeros(vec![8]), 1.0, 1.0),
+            );
+            let _ = &mut l;
+            let mut y = vec![0.0f32; n * l32.out_dims().len()];
+            l32.forward(n, &x, &mut y, Mode::Eval);
+            let dy: Vec<f32> = rand_vec(y.len(), &mut rng)
+                .iter()
+                .map(|&v| v as f32)
+                .collect();
+            let mut dx = vec![0.0f32; x.len()];
+            l32.backward(n, &x, &y, &dy, Some(&mut dx));
+            (
+                y,
+                dx,
+                l32.params()[0].grad.clone(),
+                l32.params()[1].grad.clone(),
+            )
+        })
+    };
+    let a = run(1);
+    let b = run(2);
+    assert!(a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3);
+}

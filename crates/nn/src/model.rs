@@ -1,0 +1,689 @@
+//! A network: layers built from a [`ModelSpec`], activation and gradient buffers, the loss,
+//! named parameters and weight files.
+
+use crate::layer::conv2d::ConvGeom;
+use crate::layer::pool::pool_out;
+use crate::layer::{
+    Activation, ActivationKind, BatchNorm, Conv2d, Dense, Dims, Dropout, Flatten, Layer, Lrn,
+    LrnRegion, Mode, Param, Pool, PoolKind,
+};
+use crate::loss::{softmax_cross_entropy, BatchStats};
+use crate::seed::mix;
+use crate::spec::{LayerSpec, LrnRegionSpec, ModelSpec};
+use crate::{init::InitSpec, io, NnError, Real};
+use ndarray::{ArrayD, ArrayView4, ArrayViewD};
+use rand::SeedableRng;
+use rand_pcg::Pcg64Mcg;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::Path;
+
+/// A feed-forward network generic over the element type; [`Network`] is the `f32` one used for
+/// training, `Net<f64>` serves gradient checks.
+pub struct Net<T: Real> {
+    layers: Vec<Box<dyn Layer<T>>>,
+    names: Vec<String>,
+    input: Dims,
+    classes: usize,
+    /// `acts[0]` is the input (channels-last), `acts[i + 1]` the output of layer `i`.
+    acts: Vec<Vec<T>>,
+    /// `grads[i]` = gradient of the loss w.r.t. `acts[i]` (`grads[0]` unused).
+    grads: Vec<Vec<T>>,
+    /// Batch size the buffers hold.
+    capacity: usize,
+}
+
+/// The `f32` network the trainer uses.
+pub type Network = Net<f32>;
+
+struct Builder {
+    seed: u64,
+    counts: HashMap<&'static str, usize>,
+    index: u64,
+}
+
+impl Builder {
+    fn name(&mut self, prefix: &'static str, given: &Option<String>) -> String {
+        let c = self.counts.entry(prefix).or_insert(0);
+        *c += 1;
+        given.clone().unwrap_or_else(|| format!("{prefix}{c}"))
+    }
+
+    fn param<T: Real>(
+        &mut self,
+        name: &'static str,
+        shape: &[usize],
+        init: &InitSpec,
+        fans: (usize, usize),
+        lr: f64,
+        decay: f64,
+    ) -> Param<T> {
+        self.index += 1;
+        let mut rng = Pcg64Mcg::seed_from_u64(mix(self.seed ^ mix(self.index)));
+        let mut value = ArrayD::zeros(shape.to_vec());
+        init.fill(
+            value.as_slice_mut().expect("fresh array"),
+            fans.0,
+            fans.1,
+            &mut rng,
+        );
+        Param::new(name, value, lr, decay)
+    }
+}
+
+impl Builder {
+    /// Validated and initialized weight (`w_shape`) and bias (`w_shape[0]` values) of a
+    /// conv or dense layer; default inits: Xavier weights, zero biases.
+    fn weight_and_bias<T: Real>(
+        &mut self,
+        layer: &str,
+        kind: &'static str,
+        w_shape: &[usize],
+        fans: (usize, usize),
+        inits: (&Option<InitSpec>, &Option<InitSpec>),
+        lr_mult: [f64; 2],
+        decay_mult: [f64; 2],
+    ) -> Result<[Param<T>; 2], NnError> {
+        check_mults(layer, kind, lr_mult, decay_mult)?;
+        check_init(layer, kind, inits.0)?;
+        check_init(layer, kind, inits.1)?;
+        let xavier = InitSpec::Xavier {
+            variance_norm: None,
+        };
+        let zero = InitSpec::Constant { value: 0.0 };
+        let w_init = inits.0.as_ref().unwrap_or(&xavier);
+        let b_init = inits.1.as_ref().unwrap_or(&zero);
+        Ok([
+            self.param("weight", w_shape, w_init, fans, lr_mult[0], decay_mult[0]),
+            self.param(
+                "bias",
+                &w_shape[..1],
+                b_init,
+                fans,
+                lr_mult[1],
+                decay_mult[1],
+            ),
+        ])
+    }
+}
+
+fn check_mults(
+    layer: &str,
+    kind: &'static str,
+    lr: [f64; 2],
+    decay: [f64; 2],
+) -> Result<(), NnError> {
+    if lr.iter().chain(&decay).all(|v| v.is_finite() && *v >= 0.0) {
+        Ok(())
+    } else {
+        Err(NnError::InvalidLayer {
+            layer: layer.into(),
+            kind,
+            message: format!("lr_mult {lr:?} and decay_mult {decay:?} must be finite and >= 0"),
+        })
+    }
+}
+
+fn check_init(layer: &str, kind: &'static str, init: &Option<InitSpec>) -> Result<(), NnError> {
+    match init {
+        Some(i) => i.validate().map_err(|message| NnError::InvalidLayer {
+            layer: layer.into(),
+            kind,
+            message,
+        }),
+        None => Ok(()),
+    }
+}
+
+impl<T: Real> Net<T> {
+    /// Builds the network for inputs of `input_chw = [channels, height, width]` and
+    /// `num_classes` outputs; parameters are initialized from `seed`.
+    ///
+    /// # Errors
+    /// [`NnError::InvalidModel`] / [`NnError::InvalidLayer`] for an invalid spec, a layer that
+    /// does not fit its input (kernel larger than the padded image, ...), or a last layer whose
+    /// output is not `num_classes` values.
+    pub fn new(
+        spec: &ModelSpec,
+        input_chw: [usize; 3],
+        num_classes: usize,
+        seed: u64,
+    ) -> Result<Self, NnError> {
+        if input_chw.contains(&0) || num_classes == 0 {
+            return Err(NnError::InvalidModel(format!(
+                "input shape {input_chw:?} and num_classes {num_classes} must be positive"
+            )));
+        }
+        let specs = spec.expand(num_classes)?;
+        let input = Dims {
+            c: input_chw[0],
+            h: input_chw[1],
+            w: input_chw[2],
+        };
+        let mut b = Builder {
+            seed,
+            counts: HashMap::new(),
+            index: 0,
+        };
+        let mut layers: Vec<Box<dyn Layer<T>>> = Vec::new();
+        let mut names = Vec::new();
+        let mut dims = input;
+        for (i, ls) in specs.iter().enumerate() {
+            let (name, layer): (String, Box<dyn Layer<T>>) = match ls {
+                LayerSpec::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    pad,
+                    init,
+                    bias_init,
+                    lr_mult,
+                    decay_mult,
+                    name,
+                } => {
+                    let name = b.name("conv", name);
+                    let bad = |message: String| NnError::InvalidLayer {
+                        layer: name.clone(),
+                        kind: "conv2d",
+                        message,
+                    };
+                    if *out_channels == 0 || *kernel == 0 || *stride == 0 {
+                        return Err(bad(format!("out_channels {out_channels}, kernel {kernel} and stride {stride} must be >= 1")));
+                    }
+                    if dims.h + 2 * pad < *kernel || dims.w + 2 * pad < *kernel {
+                        return Err(bad(format!(
+                            "kernel {kernel} larger than the padded input {}x{} (pad {pad})",
+                            dims.h, dims.w
+                        )));
+                    }
+                    let g = ConvGeom {
+                        inp: dims,
+                        out_c: *out_channels,
+                        kernel: *kernel,
+                        stride: *stride,
+                        pad: *pad,
+                        oh: (dims.h + 2 * pad - kernel) / stride + 1,
+                        ow: (dims.w + 2 * pad - kernel) / stride + 1,
+                    };
+                    let kk = kernel * kernel;
+                    let [w, bias] = b.weight_and_bias(
+                        &name,
+                        "conv2d",
+                        &[*out_channels, *kernel, *kernel, dims.c],
+                        (dims.c * kk, out_channels * kk),
+                        (init, bias_init),
+                        *lr_mult,
+                        *decay_mult,
+                    )?;
+                    (name, Box::new(Conv2d::new(g, w, bias)))
+                }
+                LayerSpec::Dense {
+                    out,
+                    init,
+                    bias_init,
+                    lr_mult,
+                    decay_mult,
+                    name,
+                } => {
+                    if !dims.is_flat() {
+                        names.push(b.name("flatten", &None));
+                        let f = Flatten::new(dims);
+                        dims = <Flatten as Layer<T>>::out_dims(&f);
+                        layers.push(Box::new(f));
+                    }
+                    let name = b.name("fc", name);
+                    if *out == 0 {
+                        return Err(NnError::InvalidLayer {
+                            layer: name,
+                            kind: "dense",
+                            message: "out must be >= 1".into(),
+                        });
+                    }
+                    let [w, bias] = b.weight_and_bias(
+                        &name,
+                        "dense",
+                        &[*out, dims.c],
+                        (dims.c, *out),
+                        (init, bias_init),
+                        *lr_mult,
+                        *decay_mult,
+                    )?;
+                    (name, Box::new(Dense::new(dims.c, *out, w, bias)))
+                }
+                LayerSpec::MaxPool {
+                    kernel,
+                    stride,
+                    pad,
+                    ceil,
+                }
+                | LayerSpec::AvgPool {
+                    kernel,
+                    stride,
+                    pad,
+                    ceil,
+                } => {
+                    let (kind, prefix) = match ls {
+                        LayerSpec::MaxPool { .. } => (PoolKind::Max, "max_pool"),
+                        _ => (PoolKind::Avg, "avg_pool"),
+                    };
+                    let name = b.name(
+                        if kind == PoolKind::Max {
+                            "maxpool"
+                        } else {
+                            "avgpool"
+                        },
+                        &None,
+                    );
+                    let s = stride.unwrap_or(*kernel);
+                    if *kernel == 0 || s == 0 || *pad >= *kernel {
+                        return Err(NnError::InvalidLayer { layer: name, kind: prefix, message: format!("need kernel >= 1, stride >= 1 and pad < kernel, got kernel {kernel}, stride {s}, pad {pad}") });
+                    }
+                    if pool_out(dims.h, *kernel, s, *pad, *ceil).is_none()
+                        || pool_out(dims.w, *kernel, s, *pad, *ceil).is_none()
+                    {
+                        return Err(NnError::InvalidLayer {
+                            layer: name,
+                            kind: prefix,
+                            message: format!(
+                                "kernel {kernel} larger than the padded input {}x{}",
+                                dims.h, dims.w
+                            ),
+                        });
+                    }
+                    (
+                        name,
+                        Box::new(Pool::new(kind, dims, *kernel, s, *pad, *ceil)),
+                    )
+                }
+                LayerSpec::Relu | LayerSpec::Sigmoid | LayerSpec::Tanh => {
+                    let kind = match ls {
+                        LayerSpec::Relu => ActivationKind::Relu,
+                        LayerSpec::Sigmoid => ActivationKind::Sigmoid,
+                        _ => ActivationKind::Tanh,
+                    };
+                    let a = Activation::new(kind, dims);
+                    (
+                        b.name(<Activation as Layer<T>>::kind(&a), &None),
+                        Box::new(a),
+                    )
+                }
+                LayerSpec::Lrn {
+                    size,
+                    alpha,
+                    beta,
+                    k,
+                    region,
+                } => {
+                    let name = b.name("lrn", &None);
+                    if size % 2 == 0
+                        || !(alpha.is_finite()
+                            && beta.is_finite()
+                            && k.is_finite()
+                            && *k > 0.0
+                            && *alpha >= 0.0)
+                    {
+                        return Err(NnError::InvalidLayer { layer: name, kind: "lrn", message: format!("need an odd size, finite alpha >= 0, beta and k > 0; got size {size}, alpha {alpha}, beta {beta}, k {k}") });
+                    }
+                    let region = match region {
+                        LrnRegionSpec::AcrossChannels => LrnRegion::AcrossChannels,
+                        LrnRegionSpec::WithinChannel => LrnRegion::WithinChannel,
+                    };
+                    (
+                        name,
+                        Box::new(Lrn::new(region, dims, *size, *alpha, *beta, *k)),
+                    )
+                }
+                LayerSpec::Dropout { p } => {
+                    let name = b.name("dropout", &None);
+                    if !(0.0..1.0).contains(p) {
+                        return Err(NnError::InvalidLayer {
+                            layer: name,
+                            kind: "dropout",
+                            message: format!("p = {p} must be in [0, 1)"),
+                        });
+                    }
+                    (name, Box::new(Dropout::new(*p, dims, i as u64)))
+                }
+                LayerSpec::BatchNorm { eps, momentum } => {
+                    let name = b.name("bn", &None);
+                    if !(*eps > 0.0 && eps.is_finite() && (0.0..=1.0).contains(momentum)) {
+                        return Err(NnError::InvalidLayer { layer: name, kind: "batch_norm", message: format!("need eps > 0 and momentum in [0, 1]; got eps {eps}, momentum {momentum}") });
+                    }
+                    (
+                        name,
+                        Box::new(BatchNorm::new(
+                            dims,
+                            *eps,
+                            *momentum,
+                            [1.0, 1.0],
+                            [1.0, 1.0],
+                        )),
+                    )
+                }
+                LayerSpec::Flatten => (b.name("flatten", &None), Box::new(Flatten::new(dims))),
+            };
+            dims = layer.out_dims();
+            names.push(name);
+            layers.push(layer);
+        }
+        if dims
+            != (Dims {
+                c: num_classes,
+                h: 1,
+                w: 1,
+            })
+        {
+            return Err(NnError::InvalidModel(format!(
+                "the last layer outputs {}x{}x{} values per sample; the loss needs num_classes = {num_classes} (end with a dense layer of out = {num_classes})",
+                dims.c, dims.h, dims.w
+            )));
+        }
+        let mut unique = std::collections::HashSet::new();
+        if let Some(dup) = names.iter().find(|n| !unique.insert(n.as_str())) {
+            return Err(NnError::InvalidModel(format!(
+                "layer name `{dup}` used twice"
+            )));
+        }
+        let n_bufs = layers.len() + 1;
+        Ok(Self {
+            layers,
+            names,
+            input,
+            classes: num_classes,
+            acts: vec![Vec::new(); n_bufs],
+            grads: vec![Vec::new(); n_bufs],
+            capacity: 0,
+        })
+    }
+
+    /// Output of buffer `i` (0 = input) per sample.
+    fn buf_len(&self, i: usize) -> usize {
+        if i == 0 {
+            self.input.len()
+        } else {
+            self.layers[i - 1].out_dims().len()
+        }
+    }
+
+    fn reserve(&mut self, n: usize, grads: bool) {
+        for i in 0..self.acts.len() {
+            let len = n * self.buf_len(i);
+            if self.acts[i].len() < len {
+                self.acts[i].resize(len, T::zero());
+            }
+            if grads && i > 0 && self.grads[i].len() < len {
+                self.grads[i].resize(len, T::zero());
+            }
+        }
+        self.capacity = self.capacity.max(n);
+    }
+
+    /// Copies an NCHW batch into the channels-last input buffer.
+    fn load_input(&mut self, x: ArrayView4<T>) -> usize {
+        let d = self.input;
+        let sh = x.shape();
+        assert_eq!(
+            &sh[1..],
+            &[d.c, d.h, d.w],
+            "input batch shape {sh:?} does not match the network input {:?}",
+            [d.c, d.h, d.w]
+        );
+        let n = sh[0];
+        let len = d.len();
+        let hw = d.h * d.w;
+        self.acts[0][..n * len]
+            .par_chunks_mut(len)
+            .zip(x.outer_iter().into_par_iter())
+            .for_each(|(dst, img)| {
+                if let Some(src) = img.as_slice() {
+                    for ch in 0..d.c {
+                        for p in 0..hw {
+                            dst[p * d.c + ch] = src[ch * hw + p];
+                        }
+                    }
+                } else {
+                    for ((ch, y, xx), &v) in img.indexed_iter() {
+                        dst[(y * d.w + xx) * d.c + ch] = v;
+                    }
+                }
+            });
+        n
+    }
+
+    /// Checks the batch, loads it and runs every layer forward; returns the batch size.
+    fn forward(&mut self, x: ArrayView4<T>, labels: &[u8], mode: Mode) -> usize {
+        let n = x.shape()[0];
+        assert_eq!(
+            labels.len(),
+            n,
+            "{} labels for a batch of {n}",
+            labels.len()
+        );
+        self.reserve(n, mode != Mode::Eval);
+        self.load_input(x);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            let (a, b) = self.acts.split_at_mut(i + 1);
+            layer.forward(n, &a[i], &mut b[0], mode);
+        }
+        n
+    }
+
+    /// Train-mode forward, softmax cross-entropy and backward. Parameter gradients (of the
+    /// mean loss over the batch) land in the layers' gradient buffers. No allocation once a
+    /// batch at least this large has been seen.
+    ///
+    /// # Panics
+    /// If `x` is not `(n, c, h, w)` with the network's input shape, `labels.len() != n`, or a
+    /// label is `>= num_classes`.
+    pub fn forward_backward(
+        &mut self,
+        x: ArrayView4<T>,
+        labels: &[u8],
+        dropout_seed: u64,
+    ) -> BatchStats {
+        let n = self.forward(x, labels, Mode::Train { seed: dropout_seed });
+        let last = self.layers.len();
+        let stats = softmax_cross_entropy(
+            &self.acts[last][..n * self.classes],
+            labels,
+            self.classes,
+            Some(&mut self.grads[last][..n * self.classes]),
+        );
+        for i in (0..last).rev() {
+            let (lo, hi) = self.grads.split_at_mut(i + 1);
+            let dx = if i == 0 { None } else { Some(&mut lo[i][..]) };
+            self.layers[i].backward(n, &self.acts[i], &self.acts[i + 1], &hi[0], dx);
+        }
+        stats
+    }
+
+    /// Eval-mode forward (dropout off, batch-norm running statistics) and the loss; no
+    /// gradients.
+    ///
+    /// # Panics
+    /// As [`Net::forward_backward`].
+    pub fn evaluate(&mut self, x: ArrayView4<T>, labels: &[u8]) -> BatchStats {
+        let n = self.forward(x, labels, Mode::Eval);
+        let last = self.layers.len();
+        softmax_cross_entropy(
+            &self.acts[last][..n * self.classes],
+            labels,
+            self.classes,
+            None,
+        )
+    }
+
+    /// Logits of the last `forward_backward`/`evaluate` call, `n x num_classes` row-major.
+    pub fn logits(&self, n: usize) -> &[T] {
+        &self.acts[self.layers.len()][..n * self.classes]
+    }
+
+    /// Number of classes.
+    pub fn num_classes(&self) -> usize {
+        self.classes
+    }
+
+    /// A table: layer, output shape (`c x h x w` or features), parameters; and the totals.
+    pub fn summary(&self) -> String {
+        let mut s = format!(
+            "{:<12} {:<11} {:>15} {:>12}\n",
+            "layer", "type", "output (CxHxW)", "params"
+        );
+        let d = self.input;
+        s += &format!(
+            "{:<12} {:<11} {:>15} {:>12}\n",
+            "input",
+            "",
+            format!("{}x{}x{}", d.c, d.h, d.w),
+            0
+        );
+        for (name, l) in self.names.iter().zip(&self.layers) {
+            let d = l.out_dims();
+            let shape = if d.is_flat() {
+                d.c.to_string()
+            } else {
+                format!("{}x{}x{}", d.c, d.h, d.w)
+            };
+            let p: usize = l
+                .params()
+                .iter()
+                .filter(|p| p.trainable)
+                .map(|p| p.value.len())
+                .sum();
+            s += &format!("{:<12} {:<11} {:>15} {:>12}\n", name, l.kind(), shape, p);
+        }
+        s += &format!(
+            "total trainable parameters: {}, forward MFLOP/sample: {:.3}\n",
+            self.num_params(),
+            self.flops_per_sample() as f64 / 1e6
+        );
+        s
+    }
+
+    /// Trainable parameter count (buffers excluded).
+    pub fn num_params(&self) -> usize {
+        self.layers
+            .iter()
+            .flat_map(|l| l.params())
+            .filter(|p| p.trainable)
+            .map(|p| p.value.len())
+            .sum()
+    }
+
+    /// Forward FLOPs per sample (2 x multiply-accumulates of conv and dense layers).
+    pub fn flops_per_sample(&self) -> u64 {
+        self.layers.iter().map(|l| l.flops()).sum()
+    }
+
+    /// Forward FLOPs per sample of the first conv/dense layer (whose input gradient is never
+    /// computed).
+    pub fn first_layer_flops(&self) -> u64 {
+        self.layers
+            .iter()
+            .map(|l| l.flops())
+            .find(|&f| f > 0)
+            .unwrap_or(0)
+    }
+
+    /// Named parameters and buffers, e.g. `conv1.weight` (`[out, kh, kw, in]`), `fc1.weight`
+    /// (`[out, in]`), `bn1.running_mean`, in layer order.
+    pub fn parameters(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
+        self.names
+            .iter()
+            .zip(&self.layers)
+            .flat_map(|(n, l)| {
+                l.params()
+                    .iter()
+                    .map(move |p| (format!("{n}.{}", p.name), p.value.view()))
+            })
+            .collect()
+    }
+
+    /// Gradients of the trainable parameters from the last `forward_backward`, same names.
+    pub fn gradients(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
+        self.names
+            .iter()
+            .zip(&self.layers)
+            .flat_map(|(n, l)| {
+                l.params()
+                    .iter()
+                    .filter(|p| p.trainable)
+                    .map(move |p| (format!("{n}.{}", p.name), p.grad.view()))
+            })
+            .collect()
+    }
+
+    /// Every parameter and buffer with its full name, mutable (optimizers, loading, tests).
+    pub(crate) fn params_mut(&mut self) -> impl Iterator<Item = (String, &mut Param<T>)> {
+        self.names
+            .iter()
+            .zip(self.layers.iter_mut())
+            .flat_map(|(n, l)| {
+                l.params_mut()
+                    .iter_mut()
+                    .map(move |p| (format!("{n}.{}", p.name), p))
+            })
+    }
+
+    /// `(lr_mult, decay_mult)` of every trainable parameter, in [`Net::gradients`] order.
+    pub fn multipliers(&self) -> Vec<(f64, f64)> {
+        self.layers
+            .iter()
+            .flat_map(|l| l.params())
+            .filter(|p| p.trainable)
+            .map(|p| (p.lr_mult, p.decay_mult))
+            .collect()
+    }
+
+    /// Mutable value of the parameter `name` (tests and tools).
+    pub fn parameter_mut(&mut self, name: &str) -> Option<ndarray::ArrayViewMutD<'_, T>> {
+        self.params_mut()
+            .find(|(n, _)| n == name)
+            .map(|(_, p)| p.value.view_mut())
+    }
+}
+
+impl Net<f32> {
+    /// Writes every parameter and buffer to a safetensors file (`f32`, names as in
+    /// [`Net::parameters`]), atomically.
+    ///
+    /// # Errors
+    /// [`NnError::Io`] if the file cannot be written.
+    pub fn save(&self, path: &Path) -> Result<(), NnError> {
+        let params = self.parameters();
+        let tensors: Vec<io::Tensor<'_>> = params
+            .iter()
+            .map(|(name, v)| io::Tensor {
+                name: name.clone(),
+                shape: v.shape().to_vec(),
+                data: v.as_slice().expect("contiguous"),
+            })
+            .collect();
+        let meta = HashMap::from([
+            ("format".to_string(), "clr-nn weights".to_string()),
+            ("conv_weight_layout".to_string(), "out,kh,kw,in".to_string()),
+        ]);
+        io::save(path, &tensors, meta)
+    }
+
+    /// Loads parameters saved by [`Net::save`] from a network of the same architecture.
+    ///
+    /// # Errors
+    /// [`NnError::Tensor`] naming the first tensor that is missing, has another shape, or is
+    /// in the file but not in the network; nothing is changed then.
+    pub fn load(&mut self, path: &Path) -> Result<(), NnError> {
+        let mut file = io::Loaded::read(path)?;
+        let mut values = Vec::new();
+        for (name, p) in self.params_mut() {
+            values.push(file.take(&name, p.value.shape())?);
+        }
+        file.finish()?;
+        for ((_, p), v) in self.params_mut().zip(values) {
+            p.value
+                .as_slice_mut()
+                .expect("contiguous")
+                .copy_from_slice(&v);
+        }
+        Ok(())
+    }
+}
