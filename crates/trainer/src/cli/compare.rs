@@ -1,10 +1,58 @@
 //! `clr compare`.
 
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::compare::{compare, CompareOptions};
+use crate::run::RunOptions;
+
+use super::common::CommonRunArgs;
+
 /// Arguments of `clr compare`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Run configs to compare; the first is the baseline of the speed-up column.
+    #[arg(required = true)]
+    pub configs: Vec<PathBuf>,
+    /// Seeds per config (the config's seed, +1, +2, ...).
+    #[arg(long, default_value_t = 1)]
+    pub seeds: u64,
+    /// Target test accuracy (a fraction, e.g. 0.98) for the iterations-to-target column.
+    #[arg(long, value_name = "ACC")]
+    pub target: Option<f64>,
+    /// Output directory (runs in OUT/<config>/seed-<n>/, the table and plots in OUT/).
+    #[arg(long, default_value = "runs/compare")]
+    pub out: PathBuf,
+    /// Override a value in every config: `section.key=value` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+}
 
 /// Runs `clr compare`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`clr compare` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    if let Some(t) = args.target {
+        anyhow::ensure!(t > 0.0 && t <= 1.0, "--target {t}: give a fraction in (0, 1], e.g. 0.98 for 98%");
+    }
+    args.common.init_threads()?;
+    let mut run = RunOptions::new(args.out.clone());
+    run.progress = args.common.progress_mode();
+    run.mirror = args.common.mirror.clone();
+    run.interrupt = super::common::interrupt_flag();
+    let opts = CompareOptions {
+        configs: args.configs,
+        seeds: args.seeds,
+        target: args.target,
+        out: args.out,
+        overrides: args.set,
+        run,
+    };
+    let cmp = compare(&opts)?;
+    println!("{}", cmp.markdown);
+    for f in &cmp.files {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }

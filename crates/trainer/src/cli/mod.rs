@@ -4,6 +4,7 @@
 use clap::{Parser, Subcommand};
 
 pub mod bench;
+pub mod common;
 pub mod compare;
 pub mod data;
 pub mod plot;

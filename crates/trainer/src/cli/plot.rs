@@ -1,10 +1,74 @@
 //! `clr plot`.
 
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+
+use crate::compare::{read_run, schedule_of};
+use crate::figures::{self, Curve};
+use crate::run::files;
+
 /// Arguments of `clr plot`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Run directories, or comparison directories holding runs (`<config>/seed-<n>/`).
+    #[arg(required = true)]
+    pub runs: Vec<PathBuf>,
+    /// Output file stem: writes STEM.svg and STEM.png.
+    #[arg(long, default_value = "runs/plot")]
+    pub out: PathBuf,
+}
+
+/// Every run directory at or below `dir` (two levels at most).
+fn find_runs(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    if dir.join(files::METRICS).exists() && dir.join(files::SUMMARY).exists() {
+        found.push(dir.to_owned());
+        return;
+    }
+    if depth == 0 {
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        let mut subs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        subs.sort();
+        for s in subs {
+            find_runs(&s, depth - 1, found);
+        }
+    }
+}
 
 /// Runs `clr plot`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`clr plot` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    let mut dirs = Vec::new();
+    for r in &args.runs {
+        if !r.is_dir() {
+            bail!("{} is not a directory (give run directories written by `clr train` or `clr compare`)", r.display());
+        }
+        let before = dirs.len();
+        find_runs(r, 2, &mut dirs);
+        if dirs.len() == before {
+            bail!("{} holds no finished run ({} and {} missing)", r.display(), files::METRICS, files::SUMMARY);
+        }
+    }
+    let mut curves: Vec<Curve> = Vec::new();
+    for d in &dirs {
+        let (summary, rows, loaded) = read_run(d)?;
+        let label = summary.name.clone();
+        match curves.iter_mut().find(|c| c.label == label) {
+            Some(c) => {
+                c.iterations = c.iterations.max(summary.iterations);
+                c.runs.push(rows);
+            }
+            None => curves.push(Curve {
+                label,
+                schedule: schedule_of(&loaded, &rows),
+                iterations: summary.iterations,
+                runs: vec![rows],
+            }),
+        }
+    }
+    for f in figures::comparison(&curves, "test accuracy and learning rate", &args.out)? {
+        println!("wrote {}", f.display());
+    }
+    Ok(())
 }

@@ -1,10 +1,86 @@
 //! `clr train`.
 
+use std::path::PathBuf;
+
+use anyhow::{bail, Result};
+
+use crate::config;
+use crate::run::{self, files, RunOptions, DIVERGENCE_HINT};
+use crate::stop::StopReason;
+
+use super::common::{CommonRunArgs, RunDirArgs};
+
 /// Arguments of `clr train`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// The run's TOML config (not needed with --resume).
+    #[arg(required_unless_present = "resume")]
+    pub config: Option<PathBuf>,
+    /// Continue the run in DIR from its latest checkpoint (uses DIR/config.toml).
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "set", "out", "force"])]
+    pub resume: Option<PathBuf>,
+    /// Override a config value: `section.key=value` (repeatable).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    #[command(flatten)]
+    pub dir: RunDirArgs,
+    #[command(flatten)]
+    pub common: CommonRunArgs,
+}
 
 /// Runs `clr train`.
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`clr train` is not implemented yet")
+pub fn run(args: Args) -> Result<()> {
+    args.common.init_threads()?;
+    let (loaded, out, resume) = match (&args.resume, &args.config) {
+        (Some(dir), _) => {
+            let loaded = config::load(&dir.join(files::CONFIG), &[])?;
+            (loaded, dir.clone(), true)
+        }
+        (None, Some(path)) => {
+            let loaded = config::load(path, &args.set)?;
+            let out = args.dir.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(loaded.name()));
+            (loaded, out, false)
+        }
+        (None, None) => bail!("give a config file or --resume DIR"),
+    };
+    let mut opts = RunOptions::new(out);
+    opts.resume = resume;
+    opts.force = args.dir.force;
+    opts.progress = args.common.progress_mode();
+    opts.mirror = args.common.mirror.clone();
+    opts.interrupt = super::common::interrupt_flag();
+    let outcome = run::train(&loaded, &opts)?;
+    let s = &outcome.summary;
+    match &s.stop_reason {
+        StopReason::Diverged { .. } => {
+            bail!(
+                "{}: {}; stopped cleanly, the last good checkpoint is in {}\nhint: {DIVERGENCE_HINT}",
+                s.name,
+                s.stop_reason,
+                outcome.out_dir.join("checkpoints").display()
+            )
+        }
+        StopReason::Interrupted { .. } => bail!(
+            "{}: {}; continue with `clr train --resume {}`",
+            s.name,
+            s.stop_reason,
+            outcome.out_dir.display()
+        ),
+        _ => {}
+    }
+    let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |a| format!("{:.2}%", a * 100.0));
+    println!("run:            {} ({})", s.name, outcome.out_dir.display());
+    println!("schedule:       {}", s.schedule);
+    println!("stopped:        {}", s.stop_reason);
+    println!("iterations:     {} ({:.2} epochs)", s.iterations, s.epochs);
+    println!("final test acc: {}", pct(s.final_test_accuracy));
+    println!("best test acc:  {} at iteration {}", pct(s.best_test_accuracy), s.best_iteration.unwrap_or(0));
+    if let Some(t) = s.target_accuracy {
+        match s.iterations_to_target {
+            Some(i) => println!("target {}:  reached at iteration {i}", pct(Some(t))),
+            None => println!("target {}:  not reached", pct(Some(t))),
+        }
+    }
+    println!("wall time:      {:.1} s ({:.0} train img/s, {} threads)", s.wall_seconds, s.train_images_per_sec, s.threads);
+    Ok(())
 }

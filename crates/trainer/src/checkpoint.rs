@@ -1,0 +1,111 @@
+//! Checkpoints: weights, optimizer state and the loop's state, written so that
+//! an interruption at any moment leaves the previous checkpoint intact.
+//!
+//! Layout: `RUN/checkpoints/ckpt-<iteration>/{weights.safetensors,
+//! optimizer.safetensors, state.json}` and `RUN/checkpoints/latest`, a file
+//! naming the newest complete checkpoint. A checkpoint directory is filled
+//! under a temporary name and renamed when complete; `latest` is replaced
+//! atomically afterwards, so it always names a complete checkpoint.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nn::{Network, Optimizer};
+use serde::{Deserialize, Serialize};
+
+use crate::fsutil::write_atomic;
+use crate::metrics::{Row, Smoother};
+use crate::stop::PlateauTracker;
+
+/// How many complete checkpoints are kept.
+const KEEP: usize = 2;
+
+/// The loop's state besides weights and optimizer state. Data order and
+/// dropout masks are functions of (seed, iteration), so the iteration is all
+/// the position they need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoopState {
+    /// Updates done.
+    pub iteration: u64,
+    pub threads: usize,
+    pub best: Option<(f64, u64)>,
+    pub iterations_to_target: Option<u64>,
+    pub plateau: PlateauTracker,
+    pub smoother: Smoother,
+    pub rows: Vec<Row>,
+    pub train_seconds: f64,
+    pub elapsed_seconds: f64,
+}
+
+fn dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoints")
+}
+
+/// Saves a checkpoint of `state.iteration` and prunes older ones.
+pub fn save(run_dir: &Path, net: &Network, opt: &Optimizer, state: &LoopState) -> Result<PathBuf> {
+    let root = dir(run_dir);
+    let name = format!("ckpt-{:010}", state.iteration);
+    let tmp = root.join(format!("{name}.tmp"));
+    let done = root.join(&name);
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).with_context(|| format!("removing stale {}", tmp.display()))?;
+    }
+    fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    net.save(&tmp.join("weights.safetensors")).context("saving checkpoint weights")?;
+    opt.save(&tmp.join("optimizer.safetensors")).context("saving checkpoint optimizer state")?;
+    let json = serde_json::to_vec(state).context("serializing the loop state")?;
+    write_atomic(&tmp.join("state.json"), &json).context("saving checkpoint state")?;
+    if done.exists() {
+        fs::remove_dir_all(&done).with_context(|| format!("replacing {}", done.display()))?;
+    }
+    fs::rename(&tmp, &done).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    write_atomic(&root.join("latest"), name.as_bytes()).context("updating checkpoints/latest")?;
+    prune(&root, &name);
+    Ok(done)
+}
+
+/// Removes all but the newest [`KEEP`] checkpoints (best effort).
+fn prune(root: &Path, newest: &str) {
+    let Ok(entries) = fs::read_dir(root) else { return };
+    let mut names: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("ckpt-") && !n.ends_with(".tmp") && n.as_str() <= newest)
+        .collect();
+    names.sort();
+    let excess = names.len().saturating_sub(KEEP);
+    for n in &names[..excess] {
+        let _ = fs::remove_dir_all(root.join(n));
+    }
+}
+
+/// The newest complete checkpoint of a run, if any.
+pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
+    let pointer = dir(run_dir).join("latest");
+    if !pointer.exists() {
+        return Ok(None);
+    }
+    let name = fs::read_to_string(&pointer).with_context(|| format!("reading {}", pointer.display()))?;
+    let path = dir(run_dir).join(name.trim());
+    anyhow::ensure!(
+        path.join("state.json").exists(),
+        "{} names {}, which is incomplete or missing",
+        pointer.display(),
+        path.display()
+    );
+    Ok(Some(path))
+}
+
+/// Restores weights and optimizer state from a checkpoint and returns the loop state.
+pub fn load(ckpt: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<LoopState> {
+    let state_path = ckpt.join("state.json");
+    let bytes = fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?;
+    let state: LoopState =
+        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", state_path.display()))?;
+    net.load(&ckpt.join("weights.safetensors"))
+        .with_context(|| format!("loading weights from {}", ckpt.display()))?;
+    opt.load(&ckpt.join("optimizer.safetensors"))
+        .with_context(|| format!("loading optimizer state from {}", ckpt.display()))?;
+    Ok(state)
+}

@@ -1,0 +1,196 @@
+//! What a run records: metrics rows (`metrics.csv`), the smoothed training
+//! loss/accuracy and the run summary (`summary.json`).
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::stop::StopReason;
+
+/// The header of `metrics.csv`.
+pub const CSV_HEADER: &str =
+    "iteration,epoch,cycle,lr,momentum,train_loss,train_accuracy,test_loss,test_accuracy,elapsed_seconds";
+
+/// One row of `metrics.csv`: the state after `iteration` updates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    pub iteration: u64,
+    pub epoch: f64,
+    pub cycle: u64,
+    pub lr: f64,
+    pub momentum: Option<f64>,
+    pub train_loss: f64,
+    pub train_accuracy: f64,
+    pub test_loss: Option<f64>,
+    pub test_accuracy: Option<f64>,
+    pub elapsed_seconds: f64,
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_default()
+}
+
+/// Renders rows as CSV with [`CSV_HEADER`].
+pub fn to_csv(rows: &[Row]) -> String {
+    let mut s = String::with_capacity(64 * (rows.len() + 1));
+    s.push_str(CSV_HEADER);
+    s.push('\n');
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{:.4},{},{},{},{},{},{},{},{:.3}",
+            r.iteration,
+            r.epoch,
+            r.cycle,
+            r.lr,
+            opt(r.momentum),
+            r.train_loss,
+            r.train_accuracy,
+            opt(r.test_loss),
+            opt(r.test_accuracy),
+            r.elapsed_seconds
+        );
+    }
+    s
+}
+
+/// Errors reading a metrics file.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("{path} line {line}: {message}")]
+    Format { path: String, line: usize, message: String },
+}
+
+/// Reads a `metrics.csv` written by [`to_csv`].
+pub fn read_csv(path: &Path) -> Result<Vec<Row>, MetricsError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read { path: p.clone(), source })?;
+    let mut lines = text.lines();
+    if lines.next() != Some(CSV_HEADER) {
+        return Err(MetricsError::Format { path: p, line: 1, message: format!("expected the header `{CSV_HEADER}`") });
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let bad = |message: String| MetricsError::Format { path: p.clone(), line: i + 2, message };
+        let f: Vec<&str> = line.split(',').collect();
+        if f.len() != 10 {
+            return Err(bad(format!("expected 10 fields, found {}", f.len())));
+        }
+        let num = |s: &str| s.parse::<f64>().map_err(|_| bad(format!("`{s}` is not a number")));
+        let maybe = |s: &str| if s.is_empty() { Ok(None) } else { num(s).map(Some) };
+        rows.push(Row {
+            iteration: f[0].parse().map_err(|_| bad(format!("`{}` is not an iteration", f[0])))?,
+            epoch: num(f[1])?,
+            cycle: f[2].parse().map_err(|_| bad(format!("`{}` is not a cycle", f[2])))?,
+            lr: num(f[3])?,
+            momentum: maybe(f[4])?,
+            train_loss: num(f[5])?,
+            train_accuracy: num(f[6])?,
+            test_loss: maybe(f[7])?,
+            test_accuracy: maybe(f[8])?,
+            elapsed_seconds: num(f[9])?,
+        });
+    }
+    Ok(rows)
+}
+
+/// Mean training loss and accuracy over the last `window` iterations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Smoother {
+    window: usize,
+    items: VecDeque<(f64, usize, usize)>,
+    loss_sum: f64,
+    correct: usize,
+    count: usize,
+}
+
+impl Smoother {
+    pub fn new(window: usize) -> Self {
+        Self { window: window.max(1), items: VecDeque::with_capacity(window.max(1) + 1), loss_sum: 0.0, correct: 0, count: 0 }
+    }
+
+    /// Adds one iteration's summed loss, correct predictions and batch size.
+    pub fn push(&mut self, loss_sum: f64, correct: usize, count: usize) {
+        self.items.push_back((loss_sum, correct, count));
+        self.loss_sum += loss_sum;
+        self.correct += correct;
+        self.count += count;
+        if self.items.len() > self.window {
+            if let Some((l, c, n)) = self.items.pop_front() {
+                self.loss_sum -= l;
+                self.correct -= c;
+                self.count -= n;
+            }
+        }
+    }
+
+    /// Mean loss per example over the window (NaN when empty).
+    pub fn loss(&self) -> f64 {
+        // Recomputed from the items so that subtraction never drifts.
+        let (l, n) = self.items.iter().fold((0.0, 0), |(l, n), it| (l + it.0, n + it.2));
+        if n == 0 { f64::NAN } else { l / n as f64 }
+    }
+
+    /// Accuracy over the window (NaN when empty).
+    pub fn accuracy(&self) -> f64 {
+        if self.count == 0 { f64::NAN } else { self.correct as f64 / self.count as f64 }
+    }
+}
+
+/// `summary.json`: what a run achieved and why it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub name: String,
+    pub config_file: String,
+    pub policy: String,
+    pub schedule: String,
+    pub seed: u64,
+    pub threads: usize,
+    pub iterations: u64,
+    pub epochs: f64,
+    pub final_test_accuracy: Option<f64>,
+    pub final_test_loss: Option<f64>,
+    pub best_test_accuracy: Option<f64>,
+    pub best_iteration: Option<u64>,
+    pub target_accuracy: Option<f64>,
+    pub iterations_to_target: Option<u64>,
+    pub stop_reason: StopReason,
+    pub wall_seconds: f64,
+    pub train_images_per_sec: f64,
+    pub clr_version: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smoother_keeps_only_the_window() {
+        let mut s = Smoother::new(2);
+        s.push(10.0, 1, 10);
+        s.push(20.0, 5, 10);
+        assert!((s.loss() - 1.5).abs() < 1e-12);
+        assert!((s.accuracy() - 0.3).abs() < 1e-12);
+        s.push(40.0, 10, 10);
+        assert!((s.loss() - 3.0).abs() < 1e-12);
+        assert!((s.accuracy() - 0.75).abs() < 1e-12);
+    }
+
+    #[test]
+    fn csv_round_trips() {
+        let rows = vec![
+            Row { iteration: 100, epoch: 0.1667, cycle: 0, lr: 0.0015, momentum: Some(0.9), train_loss: 0.5, train_accuracy: 0.8, test_loss: None, test_accuracy: None, elapsed_seconds: 1.5 },
+            Row { iteration: 200, epoch: 0.3333, cycle: 0, lr: 0.002, momentum: None, train_loss: 0.25, train_accuracy: 0.9, test_loss: Some(0.3), test_accuracy: Some(0.91), elapsed_seconds: 3.0 },
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("metrics.csv");
+        std::fs::write(&p, to_csv(&rows)).unwrap();
+        assert_eq!(read_csv(&p).unwrap(), rows);
+        std::fs::write(&p, "iteration\n").unwrap();
+        assert!(read_csv(&p).unwrap_err().to_string().contains("line 1"));
+    }
+}

@@ -1,0 +1,207 @@
+//! `clr range-test`: train while the LR rises, evaluate along the way and
+//! suggest `base_lr`/`max_lr` (the paper's accuracy-based rule, plus the
+//! loss-based suggestions fastai users know).
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clr_core::{LossSuggestion, ScheduleConfig, Suggestion};
+
+use crate::config::{self, LoadedConfig};
+use crate::figures;
+use crate::fsutil::write_atomic;
+use crate::metrics::Row;
+use crate::plot::{Figure, Panel, Series};
+use crate::run::{self, RunOptions};
+use crate::stop::StopReason;
+
+/// How the LR rises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Sweep {
+    /// Linearly from min to max (the paper).
+    Linear,
+    /// Exponentially from min to max (fastai's `lr_find`).
+    Exp,
+}
+
+/// Settings of a range test.
+#[derive(Debug, Clone)]
+pub struct RangeOptions {
+    pub min_lr: f64,
+    pub max_lr: f64,
+    pub iterations: Option<u64>,
+    pub epochs: Option<f64>,
+    pub sweep: Sweep,
+    /// Number of test evaluations along the sweep.
+    pub evals: u64,
+    /// Step size of the suggested schedule, in epochs (the paper: 2-10).
+    pub step_epochs: f64,
+    /// Stop the sweep when the smoothed loss exceeds this multiple of its minimum.
+    pub stop_factor: f64,
+}
+
+/// What a range test found.
+#[derive(Debug, Clone)]
+pub struct RangeOutcome {
+    pub points: Vec<(u64, f64, f64, f64)>,
+    pub accuracy: Result<Suggestion, String>,
+    pub loss: Result<LossSuggestion, String>,
+    pub suggested_toml: Option<String>,
+    pub files: Vec<PathBuf>,
+    pub stop: StopReason,
+}
+
+fn sweep_config(o: &RangeOptions, iterations: u64) -> Result<ScheduleConfig> {
+    let policy = match o.sweep {
+        Sweep::Linear => "range_linear",
+        Sweep::Exp => "range_exp",
+    };
+    let text = format!("policy = \"{policy}\"\nmin_lr = {:e}\nmax_lr = {:e}\niterations = {iterations}\n", o.min_lr, o.max_lr);
+    toml::from_str(&text).with_context(|| format!("the sweep --min-lr {} --max-lr {}", o.min_lr, o.max_lr))
+}
+
+/// Runs the range test for a config and writes its outputs to `run_opts.out_dir`.
+pub fn range_test(loaded: &LoadedConfig, o: &RangeOptions, run_opts: &RunOptions) -> Result<RangeOutcome> {
+    if !(o.min_lr > 0.0 && o.max_lr > o.min_lr && o.max_lr.is_finite()) {
+        bail!("the sweep needs 0 < --min-lr < --max-lr (got {} and {})", o.min_lr, o.max_lr);
+    }
+    if o.evals < 3 {
+        bail!("--evals must be at least 3 (got {})", o.evals);
+    }
+    let data = run::load_data(loaded, run_opts.mirror.as_deref())?;
+    let ipe = data.train.len() as f64 / loaded.config.train.batch_size as f64;
+    let iterations = match (o.iterations, o.epochs) {
+        (Some(n), _) => n,
+        (None, Some(e)) => (e * ipe).ceil() as u64,
+        (None, None) => (4.0 * ipe).ceil() as u64,
+    }
+    .max(o.evals);
+    let every = (iterations / o.evals).max(1);
+
+    let mut sweep = loaded.clone();
+    let c = &mut sweep.config;
+    c.schedule = sweep_config(o, iterations)?;
+    c.train.max_iterations = Some(iterations);
+    c.train.max_epochs = None;
+    c.stop = Default::default();
+    c.eval.every = Some(every);
+    c.eval.at_cycle_end = false;
+    c.log.every = every;
+    c.log.window = every as usize;
+    c.checkpoint.every = 0;
+    c.checkpoint.at_cycle_end = false;
+    let mut opts = run_opts.clone();
+    opts.stop_on_loss_ratio = Some(o.stop_factor);
+    let outcome = run::train_on(&sweep, &data, &opts)?;
+
+    let points: Vec<(u64, f64, f64, f64)> = outcome
+        .rows
+        .iter()
+        .filter_map(|r: &Row| Some((r.iteration, r.lr, r.train_loss, r.test_accuracy?)))
+        .filter(|p| p.2.is_finite())
+        .collect();
+    let lrs: Vec<f64> = points.iter().map(|p| p.1).collect();
+    let accs: Vec<f64> = points.iter().map(|p| p.3).collect();
+    let losses: Vec<f64> = points.iter().map(|p| p.2).collect();
+    let accuracy = clr_core::suggest_from_accuracy(&lrs, &accs).map_err(|e| e.to_string());
+    let loss = clr_core::suggest_from_loss(&lrs, &losses).map_err(|e| e.to_string());
+
+    let out = &run_opts.out_dir;
+    let mut csv = String::from("iteration,lr,train_loss,test_accuracy\n");
+    for p in &points {
+        let _ = writeln!(csv, "{},{},{},{}", p.0, p.1, p.2, p.3);
+    }
+    let csv_path = out.join("range_test.csv");
+    write_atomic(&csv_path, csv.as_bytes()).with_context(|| format!("writing {}", csv_path.display()))?;
+    let mut files = vec![csv_path];
+
+    let mut markers = Vec::new();
+    let mut suggested_toml = None;
+    if let Ok(s) = &accuracy {
+        markers.push((s.base_lr, format!("base_lr {:.3e}", s.base_lr)));
+        markers.push((s.max_lr, format!("max_lr {:.3e}", s.max_lr)));
+        let step = ((o.step_epochs * ipe).round() as u64).max(1);
+        let schedule_toml = format!(
+            "# Suggested by `clr range-test` from {} ({} points, {:?} sweep {}-{}).\n# {}\n# step_size = {} epochs of {:.0} iterations (the paper advises 2-10 epochs).\n[schedule]\npolicy = \"triangular\"\nbase_lr = {}\nmax_lr = {}\nstep_size = {step}\n",
+            loaded.path.display(),
+            points.len(),
+            o.sweep,
+            o.min_lr,
+            o.max_lr,
+            s.reason.replace('\n', "\n# "),
+            o.step_epochs,
+            ipe,
+            round_sig(s.base_lr),
+            round_sig(s.max_lr),
+        );
+        let p = out.join("suggested.toml");
+        write_atomic(&p, schedule_toml.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+        files.push(p);
+        // The whole config with the suggested schedule, trainable as is.
+        let mut run_cfg = loaded.config.clone();
+        run_cfg.schedule = toml::from_str::<toml::Table>(&schedule_toml)
+            .ok()
+            .and_then(|t| t.get("schedule").cloned())
+            .and_then(|v| v.try_into().ok())
+            .context("re-reading the suggested schedule")?;
+        run_cfg.name = Some(format!("{}_clr", loaded.name()));
+        run_cfg.train.max_iterations = None;
+        run_cfg.train.max_epochs = None;
+        run_cfg.stop.cycles = Some(4);
+        run_cfg.stop.at_cycle_end = true;
+        let p = out.join("suggested_run.toml");
+        let text = format!("# {} with the schedule suggested by `clr range-test`: 4 cycles.\n{}", loaded.path.display(), config::to_toml(&run_cfg));
+        write_atomic(&p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+        files.push(p);
+        suggested_toml = Some(schedule_toml);
+    }
+    if let Ok(l) = &loss {
+        markers.push((l.valley, format!("valley {:.3e}", l.valley)));
+    }
+    let log_x = o.sweep == Sweep::Exp;
+    let fig = Figure {
+        title: format!("LR range test: {}", loaded.name()),
+        x_label: "learning rate".into(),
+        log_x,
+        panels: vec![
+            Panel {
+                y_label: "test accuracy (%)".into(),
+                series: vec![Series { label: "test accuracy".into(), points: points.iter().map(|p| (p.1, 100.0 * p.3)).collect() }],
+                log_y: false,
+                markers: markers.clone(),
+            },
+            Panel {
+                y_label: "training loss".into(),
+                series: vec![Series { label: "training loss".into(), points: points.iter().map(|p| (p.1, p.2)).collect() }],
+                log_y: false,
+                markers,
+            },
+        ],
+    };
+    files.extend(figures::write_both(&fig, &out.join("range_test"))?);
+    Ok(RangeOutcome { points, accuracy, loss, suggested_toml, files, stop: outcome.summary.stop_reason })
+}
+
+/// Rounds to 2 significant digits (bounds read from a noisy curve carry no more).
+pub fn round_sig(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let mag = 10f64.powi(x.abs().log10().floor() as i32 - 1);
+    let r = (x / mag).round() * mag;
+    // Print-friendly: reparse the shortest decimal.
+    format!("{r:.12e}").parse().unwrap_or(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::round_sig;
+
+    #[test]
+    fn rounds_to_two_significant_digits() {
+        assert_eq!(round_sig(0.0061234), 0.0061);
+        assert_eq!(round_sig(0.1449), 0.14);
+        assert_eq!(round_sig(2.35), 2.4);
+    }
+}

@@ -1,0 +1,434 @@
+//! The training loop: data, model, optimizer and schedule tied together, with
+//! evaluation, stopping rules, logging and checkpoints.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clr_core::Schedule;
+use ndarray::Array4;
+use nn::{BatchStats, Network, Optimizer};
+
+use crate::checkpoint::{self, LoopState};
+use crate::config::{self, LoadedConfig};
+use crate::data::{self, Dataset, Split};
+use crate::fsutil::write_atomic;
+use crate::metrics::{self, Row, Smoother, Summary};
+use crate::progress::{self, Reporter, Status};
+use crate::stop::{self, StopReason};
+
+/// How a run is carried out (everything that is not in the config).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run directory.
+    pub out_dir: PathBuf,
+    /// Continue from the run directory's latest checkpoint.
+    pub resume: bool,
+    /// Replace an existing run directory.
+    pub force: bool,
+    pub progress: progress::Mode,
+    /// Data mirror for fetching missing datasets (else `CLR_DATA_MIRROR`).
+    pub mirror: Option<String>,
+    /// Set to stop the run at the next iteration with a checkpoint.
+    pub interrupt: Arc<AtomicBool>,
+    /// Stop when the smoothed training loss exceeds this multiple of its
+    /// minimum so far (the range test's end of the sweep).
+    pub stop_on_loss_ratio: Option<f64>,
+}
+
+impl RunOptions {
+    pub fn new(out_dir: PathBuf) -> Self {
+        Self {
+            out_dir,
+            resume: false,
+            force: false,
+            progress: progress::Mode::Auto,
+            mirror: None,
+            interrupt: Arc::new(AtomicBool::new(false)),
+            stop_on_loss_ratio: None,
+        }
+    }
+}
+
+/// The files of a run directory.
+pub mod files {
+    pub const CONFIG: &str = "config.toml";
+    pub const METRICS: &str = "metrics.csv";
+    pub const SUMMARY: &str = "summary.json";
+    pub const WEIGHTS: &str = "weights.safetensors";
+}
+
+/// A deterministic 64-bit mix (splitmix64) of a seed and a counter.
+pub fn mix(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Epoch permutations of the training set, two kept at a time (a batch may
+/// straddle an epoch boundary).
+struct EpochOrders {
+    n: usize,
+    seed: u64,
+    cache: [(u64, Vec<usize>); 2],
+}
+
+impl EpochOrders {
+    fn new(n: usize, seed: u64) -> Self {
+        Self { n, seed, cache: [(u64::MAX, Vec::new()), (u64::MAX, Vec::new())] }
+    }
+
+    fn index(&mut self, global: u64) -> usize {
+        let epoch = global / self.n as u64;
+        let pos = (global % self.n as u64) as usize;
+        let slot = (epoch % 2) as usize;
+        if self.cache[slot].0 != epoch {
+            self.cache[slot] = (epoch, data::epoch_order(self.n, self.seed, epoch));
+        }
+        self.cache[slot].1[pos]
+    }
+}
+
+/// Evaluates the network on a whole split in batches.
+pub struct Evaluator {
+    indices: Vec<usize>,
+    x: Array4<f32>,
+    x_tail: Option<Array4<f32>>,
+    y: Vec<u8>,
+    batch: usize,
+}
+
+impl Evaluator {
+    pub fn new(split: &Split, shape: [usize; 3], batch: usize) -> Self {
+        let n = split.len();
+        let batch = batch.min(n.max(1));
+        let tail = n % batch;
+        Self {
+            indices: (0..n).collect(),
+            x: Array4::zeros((batch, shape[0], shape[1], shape[2])),
+            x_tail: (tail > 0).then(|| Array4::zeros((tail, shape[0], shape[1], shape[2]))),
+            y: Vec::with_capacity(batch),
+            batch,
+        }
+    }
+
+    /// Mean loss and accuracy over the split.
+    pub fn run(&mut self, net: &mut Network, split: &Split) -> (f64, f64) {
+        let mut total = BatchStats::default();
+        for chunk in self.indices.chunks(self.batch) {
+            let x = if chunk.len() == self.batch { &mut self.x } else { self.x_tail.as_mut().unwrap_or(&mut self.x) };
+            split.fill_batch(chunk, x, &mut self.y);
+            let s = net.evaluate(x.view(), &self.y);
+            total.loss_sum += s.loss_sum;
+            total.correct += s.correct;
+            total.count += s.count;
+        }
+        let n = total.count.max(1) as f64;
+        (total.loss_sum / n, total.correct as f64 / n)
+    }
+}
+
+/// Everything a finished (or stopped) run reports.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub summary: Summary,
+    pub rows: Vec<Row>,
+    pub out_dir: PathBuf,
+}
+
+/// Loads the dataset of a config, fetching it first when it is missing.
+pub fn load_data(loaded: &LoadedConfig, mirror: Option<&str>) -> Result<Dataset> {
+    let cfg = &loaded.config.data;
+    data::ensure_available(cfg, mirror)
+        .with_context(|| format!("preparing the data of {}", loaded.path.display()))?;
+    data::load(cfg).with_context(|| format!("loading the data of {}", loaded.path.display()))
+}
+
+/// Trains one run as configured; writes the run directory.
+///
+/// A run that diverges (NaN or infinite loss) returns `Ok` with
+/// [`StopReason::Diverged`]; the caller decides how loud to be.
+pub fn train(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Outcome> {
+    let data = load_data(loaded, opts.mirror.as_deref())?;
+    train_on(loaded, &data, opts)
+}
+
+/// [`train`] on an already loaded dataset (comparisons load it once).
+pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Result<Outcome> {
+    let cfg = &loaded.config;
+    let name = loaded.name();
+    let out = &opts.out_dir;
+    prepare_dir(out, opts)?;
+
+    let batch = cfg.train.batch_size;
+    let n_train = data.train.len();
+    if n_train == 0 {
+        bail!("the training split of {} is empty", loaded.path.display());
+    }
+    let ipe = n_train as f64 / batch as f64;
+    let schedule = config::build_schedule(&loaded.path, cfg, ipe.round().max(1.0) as u64)?;
+    let plan = stop::plan(&cfg.train, &cfg.stop, &schedule, ipe, cfg.schedule.policy_name())
+        .with_context(|| format!("config {}", loaded.path.display()))?;
+    let eval_every = cfg.eval.every.unwrap_or_else(|| ipe.round().max(1.0) as u64);
+
+    let mut net = Network::new(&cfg.model, data.shape, data.classes.len(), cfg.seed)
+        .with_context(|| format!("config {}: [model]", loaded.path.display()))?;
+    let mut opt = Optimizer::new(&cfg.optimizer, &net)
+        .with_context(|| format!("config {}: [optimizer]", loaded.path.display()))?;
+    let threads = rayon::current_num_threads();
+
+    let mut st = LoopState {
+        iteration: 0,
+        threads,
+        best: None,
+        iterations_to_target: None,
+        plateau: stop::PlateauTracker::default(),
+        smoother: Smoother::new(cfg.log.window),
+        rows: Vec::new(),
+        train_seconds: 0.0,
+        elapsed_seconds: 0.0,
+    };
+    let reporter_start;
+    if opts.resume {
+        match checkpoint::latest(out)? {
+            Some(ckpt) => {
+                st = checkpoint::load(&ckpt, &mut net, &mut opt)?;
+                if st.threads != threads {
+                    eprintln!(
+                        "warning: the run was checkpointed with {} threads and resumes with {threads}; \
+                         results may differ in the last bits from an uninterrupted run",
+                        st.threads
+                    );
+                }
+                eprintln!("resuming {name} from {} (iteration {})", ckpt.display(), st.iteration);
+            }
+            None => eprintln!("no checkpoint in {}: starting {name} from the beginning", out.display()),
+        }
+        reporter_start = st.iteration;
+    } else {
+        reporter_start = 0;
+    }
+    write_atomic(&out.join(files::CONFIG), config::to_toml(cfg).as_bytes())
+        .with_context(|| format!("writing {}", out.join(files::CONFIG).display()))?;
+
+    let reporter = Reporter::new(opts.progress, &name, plan.end, reporter_start);
+    reporter.message(&format!(
+        "{name}: {} on {} ({n_train} train / {} test), {} params, {} iterations ({:.1} epochs), {threads} threads",
+        schedule.describe(),
+        data.name,
+        data.test.len(),
+        net.num_params(),
+        plan.end,
+        plan.end as f64 / ipe
+    ));
+
+    let [c, h, w] = data.shape;
+    let mut x = Array4::<f32>::zeros((batch, c, h, w));
+    let mut y: Vec<u8> = Vec::with_capacity(batch);
+    let mut idx: Vec<usize> = Vec::with_capacity(batch);
+    let mut orders = EpochOrders::new(n_train, cfg.seed);
+    let mut evaluator = Evaluator::new(&data.test, data.shape, cfg.eval.batch_size);
+
+    let session_start = Instant::now();
+    let elapsed_base = st.elapsed_seconds;
+    let train_base = st.train_seconds;
+    let mut train_time = 0.0f64;
+    let mut last_test: Option<(f64, f64)> = st.rows.iter().rev().find_map(|r| Some((r.test_loss?, r.test_accuracy?)));
+    let mut stop_reason = None;
+    let mut min_loss = f64::INFINITY;
+
+    while st.iteration < plan.end {
+        if opts.interrupt.load(Ordering::SeqCst) {
+            st.elapsed_seconds = elapsed_base + session_start.elapsed().as_secs_f64();
+            st.train_seconds = train_base + train_time;
+            checkpoint::save(out, &net, &opt, &st)?;
+            write_metrics(out, &st.rows)?;
+            stop_reason = Some(StopReason::Interrupted { iteration: st.iteration });
+            break;
+        }
+        let it = st.iteration;
+        let t0 = Instant::now();
+        idx.clear();
+        let first = it * batch as u64;
+        for g in first..first + batch as u64 {
+            idx.push(orders.index(g));
+        }
+        data.train.fill_batch(&idx, &mut x, &mut y);
+        let lr = schedule.lr(it);
+        let momentum = schedule.momentum(it);
+        let stats = net.forward_backward(x.view(), &y, mix(cfg.seed, it));
+        let loss = stats.loss_sum / stats.count.max(1) as f64;
+        if !loss.is_finite() {
+            stop_reason = Some(StopReason::Diverged { iteration: it, loss });
+            break;
+        }
+        opt.step(&mut net, lr, momentum);
+        train_time += t0.elapsed().as_secs_f64();
+        st.smoother.push(stats.loss_sum, stats.correct, stats.count);
+        st.iteration += 1;
+        let done = st.iteration;
+
+        let cycle_end = schedule.is_cycle_end(done);
+        let eval_now = done % eval_every == 0 || (cfg.eval.at_cycle_end && cycle_end) || done == plan.end;
+        let mut stop_now = None;
+        if eval_now {
+            let (test_loss, test_acc) = evaluator.run(&mut net, &data.test);
+            last_test = Some((test_loss, test_acc));
+            if st.best.is_none_or(|(b, _)| test_acc > b) {
+                st.best = Some((test_acc, done));
+            }
+            if let Some(target) = cfg.stop.target_accuracy {
+                if st.iterations_to_target.is_none() && test_acc >= target {
+                    st.iterations_to_target = Some(done);
+                    if cfg.stop.stop_at_target {
+                        stop_now = Some(StopReason::Target { iteration: done, accuracy: test_acc, target });
+                    }
+                }
+            }
+            if cycle_end {
+                if let Some(threshold) = cfg.stop.min_improvement {
+                    if let Some(gain) = st.plateau.at_cycle_end(test_acc, threshold) {
+                        stop_now.get_or_insert(StopReason::Plateau { iteration: done, gain, threshold });
+                    }
+                }
+            }
+        }
+        if eval_now || done % cfg.log.every == 0 {
+            let elapsed = elapsed_base + session_start.elapsed().as_secs_f64();
+            st.rows.push(Row {
+                iteration: done,
+                epoch: done as f64 / ipe,
+                cycle: schedule.cycle_of(it),
+                lr,
+                momentum,
+                train_loss: st.smoother.loss(),
+                train_accuracy: st.smoother.accuracy(),
+                test_loss: eval_now.then_some(last_test.map(|t| t.0)).flatten(),
+                test_accuracy: eval_now.then_some(last_test.map(|t| t.1)).flatten(),
+                elapsed_seconds: elapsed,
+            });
+            let status = Status {
+                done,
+                end: plan.end,
+                epoch: done as f64 / ipe,
+                cycle: schedule.cycle_of(it),
+                lr,
+                train_loss: st.smoother.loss(),
+                test_accuracy: last_test.map(|t| t.1),
+                images_per_sec: ((done - reporter_start) * batch as u64) as f64 / train_time.max(1e-9),
+            };
+            reporter.update(&status);
+            if let Some(ratio) = opts.stop_on_loss_ratio {
+                let l = st.smoother.loss();
+                min_loss = min_loss.min(l);
+                if l > ratio * min_loss {
+                    stop_now.get_or_insert(StopReason::LossExploded { iteration: done, loss: l, min_loss });
+                }
+            }
+            if eval_now {
+                reporter.checkpoint_line(&status);
+                write_metrics(out, &st.rows)?;
+            }
+        }
+        let periodic = cfg.checkpoint.every > 0 && done % cfg.checkpoint.every == 0;
+        if done < plan.end && stop_now.is_none() && (periodic || (cfg.checkpoint.at_cycle_end && cycle_end)) {
+            st.elapsed_seconds = elapsed_base + session_start.elapsed().as_secs_f64();
+            st.train_seconds = train_base + train_time;
+            checkpoint::save(out, &net, &opt, &st)?;
+        }
+        if let Some(r) = stop_now {
+            stop_reason = Some(r);
+            break;
+        }
+    }
+    reporter.finish();
+
+    let stop_reason = stop_reason.unwrap_or(match plan.cycles {
+        Some(cycles) => StopReason::Cycles { cycles, iterations: st.iteration },
+        None => StopReason::Length { iterations: st.iteration },
+    });
+    let diverged = matches!(stop_reason, StopReason::Diverged { .. });
+    let interrupted = matches!(stop_reason, StopReason::Interrupted { .. });
+    write_metrics(out, &st.rows)?;
+    if !diverged && !interrupted {
+        net.save(&out.join(files::WEIGHTS)).context("saving the final weights")?;
+    }
+    let train_seconds = train_base + train_time;
+    let images = (st.iteration - reporter_start) * batch as u64;
+    let summary = Summary {
+        name: name.clone(),
+        config_file: loaded.path.display().to_string(),
+        policy: cfg.schedule.policy_name().to_owned(),
+        schedule: schedule.describe(),
+        seed: cfg.seed,
+        threads,
+        iterations: st.iteration,
+        epochs: st.iteration as f64 / ipe,
+        final_test_accuracy: last_test.map(|t| t.1),
+        final_test_loss: last_test.map(|t| t.0),
+        best_test_accuracy: st.best.map(|b| b.0),
+        best_iteration: st.best.map(|b| b.1),
+        target_accuracy: cfg.stop.target_accuracy,
+        iterations_to_target: st.iterations_to_target,
+        stop_reason: stop_reason.clone(),
+        wall_seconds: elapsed_base + session_start.elapsed().as_secs_f64(),
+        train_images_per_sec: if train_time > 0.0 { images as f64 / train_time } else { 0.0 },
+        clr_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let _ = train_seconds;
+    let json = serde_json::to_vec_pretty(&summary).context("serializing the summary")?;
+    write_atomic(&out.join(files::SUMMARY), &json)
+        .with_context(|| format!("writing {}", out.join(files::SUMMARY).display()))?;
+    reporter.message(&format!("{name}: {stop_reason}"));
+    Ok(Outcome { summary, rows: st.rows, out_dir: out.clone() })
+}
+
+fn write_metrics(out: &Path, rows: &[Row]) -> Result<()> {
+    let path = out.join(files::METRICS);
+    write_atomic(&path, metrics::to_csv(rows).as_bytes()).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Creates the run directory; refuses to overwrite a finished or started run
+/// unless resuming or forced.
+fn prepare_dir(out: &Path, opts: &RunOptions) -> Result<()> {
+    if !opts.resume && out.join(files::METRICS).exists() {
+        if !opts.force {
+            bail!(
+                "{} already holds a run: continue it with `clr train --resume {}`, or pass --force to start over",
+                out.display(),
+                out.display()
+            );
+        }
+        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating the run directory {}", out.display()))
+}
+
+/// The hint printed when a run diverges.
+pub const DIVERGENCE_HINT: &str = "the learning rate is too high for this model: lower `max_lr` (or `base_lr` for \
+     fixed schedules), or run `clr range-test CONFIG` to find bounds where accuracy still rises";
+
+/// A short label for a schedule's LR range.
+pub fn lr_range_label(schedule: &Schedule) -> String {
+    let (lo, hi) = schedule.lr_bounds();
+    if (hi - lo).abs() <= f64::EPSILON * hi.abs() {
+        format!("{lo}")
+    } else {
+        format!("{lo}-{hi}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mix_is_deterministic_and_spreads() {
+        assert_eq!(mix(1, 2), mix(1, 2));
+        assert_ne!(mix(1, 2), mix(1, 3));
+        assert_ne!(mix(1, 2), mix(2, 2));
+    }
+}

@@ -1,0 +1,225 @@
+//! When a run stops: its planned length (rounded to a cycle end when asked)
+//! and the reasons it may stop earlier.
+
+use std::fmt;
+
+use clr_core::Schedule;
+use serde::{Deserialize, Serialize};
+
+use crate::config::{StopConfig, TrainConfig};
+
+/// Why a run ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StopReason {
+    /// The planned length was reached.
+    Length { iterations: u64 },
+    /// The requested number of whole cycles was trained.
+    Cycles { cycles: u64, iterations: u64 },
+    /// Test accuracy rose by less than the threshold since the previous cycle end.
+    Plateau { iteration: u64, gain: f64, threshold: f64 },
+    /// Test accuracy reached the target.
+    Target { iteration: u64, accuracy: f64, target: f64 },
+    /// The loss became NaN or infinite.
+    Diverged { iteration: u64, loss: f64 },
+    /// The smoothed loss grew past a multiple of its minimum (range test).
+    LossExploded { iteration: u64, loss: f64, min_loss: f64 },
+    /// Interrupted (Ctrl-C); a checkpoint was written.
+    Interrupted { iteration: u64 },
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Length { iterations } => write!(f, "reached the planned length of {iterations} iterations"),
+            Self::Cycles { cycles, iterations } => {
+                write!(f, "completed {cycles} cycles at iteration {iterations} (a cycle end)")
+            }
+            Self::Plateau { iteration, gain, threshold } => write!(
+                f,
+                "test accuracy rose by {:.2} points over the last cycle (< {:.2}): stopped at the cycle end, iteration {iteration}",
+                gain * 100.0,
+                threshold * 100.0
+            ),
+            Self::Target { iteration, accuracy, target } => write!(
+                f,
+                "test accuracy {:.2}% reached the target {:.2}% at iteration {iteration}",
+                accuracy * 100.0,
+                target * 100.0
+            ),
+            Self::Diverged { iteration, loss } => write!(f, "the loss became {loss} at iteration {iteration}"),
+            Self::LossExploded { iteration, loss, min_loss } => {
+                write!(f, "the training loss rose to {loss:.4} (minimum {min_loss:.4}) at iteration {iteration}")
+            }
+            Self::Interrupted { iteration } => write!(f, "interrupted at iteration {iteration}"),
+        }
+    }
+}
+
+/// The planned end of a run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plan {
+    /// Iterations to run in all.
+    pub end: u64,
+    /// Whether `end` is the end of the requested number of cycles.
+    pub cycles: Option<u64>,
+}
+
+/// Errors in planning a run's length.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum PlanError {
+    #[error("`stop.{key}` needs a cyclic schedule (policy `{policy}` has no cycles)")]
+    NotCyclic { key: &'static str, policy: String },
+    #[error("the run's length is not set: give train.max_iterations, train.max_epochs or stop.cycles")]
+    NoLength,
+}
+
+/// Plans the run's length in iterations.
+///
+/// `stop.cycles = k` ends at the k-th cycle end; `train.max_iterations` /
+/// `train.max_epochs` (epochs of `iterations_per_epoch`) cap it. With
+/// `stop.at_cycle_end` (implied by `cycles`) a cap that falls mid-cycle is
+/// rounded up to the next cycle end: a cyclic run never stops mid-cycle.
+pub fn plan(
+    train: &TrainConfig,
+    stop: &StopConfig,
+    schedule: &Schedule,
+    iterations_per_epoch: f64,
+    policy: &str,
+) -> Result<Plan, PlanError> {
+    let cyclic = schedule.cycle_length().is_some();
+    let needs_cycles = |key| {
+        if cyclic {
+            Ok(())
+        } else {
+            Err(PlanError::NotCyclic { key, policy: policy.to_owned() })
+        }
+    };
+    let length = match (train.max_iterations, train.max_epochs) {
+        (Some(n), _) => Some(n),
+        (None, Some(e)) => Some(((e * iterations_per_epoch).ceil() as u64).max(1)),
+        (None, None) => None,
+    };
+    let cycles_end = match stop.cycles {
+        Some(k) => {
+            needs_cycles("cycles")?;
+            let mut end = 0;
+            for _ in 0..k {
+                end = schedule.next_cycle_end(end + 1).ok_or(PlanError::NotCyclic {
+                    key: "cycles",
+                    policy: policy.to_owned(),
+                })?;
+            }
+            Some(end)
+        }
+        None => None,
+    };
+    if stop.at_cycle_end {
+        needs_cycles("at_cycle_end")?;
+    }
+    let round = stop.at_cycle_end || stop.cycles.is_some();
+    let capped = match length {
+        Some(n) if round => schedule.next_cycle_end(n).unwrap_or(n),
+        other => other,
+    };
+    match (cycles_end, capped) {
+        (Some(c), Some(l)) if l < c => Ok(Plan { end: l, cycles: None }),
+        (Some(c), _) => Ok(Plan { end: c, cycles: stop.cycles }),
+        (None, Some(l)) => Ok(Plan { end: l, cycles: None }),
+        (None, None) => Err(PlanError::NoLength),
+    }
+}
+
+/// Tracks test accuracy at cycle ends for the plateau rule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct PlateauTracker {
+    previous: Option<f64>,
+}
+
+impl PlateauTracker {
+    /// Records the accuracy at a cycle end; returns the gain since the
+    /// previous cycle end when it is below `threshold`.
+    pub fn at_cycle_end(&mut self, accuracy: f64, threshold: f64) -> Option<f64> {
+        let gain = self.previous.map(|p| accuracy - p);
+        self.previous = Some(accuracy);
+        gain.filter(|g| *g < threshold)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clr_core::ScheduleConfig;
+
+    fn tri(step: u64) -> Schedule {
+        let cfg: ScheduleConfig =
+            toml::from_str(&format!("policy = \"triangular\"\nbase_lr = 0.1\nmax_lr = 1.0\nstep_size = {step}\n"))
+                .unwrap();
+        cfg.build(None).unwrap()
+    }
+
+    fn fixed() -> Schedule {
+        let cfg: ScheduleConfig = toml::from_str("policy = \"fixed\"\nbase_lr = 0.1\n").unwrap();
+        cfg.build(None).unwrap()
+    }
+
+    fn train(n: Option<u64>, e: Option<f64>) -> TrainConfig {
+        TrainConfig { batch_size: 100, max_iterations: n, max_epochs: e }
+    }
+
+    #[test]
+    fn cycles_end_at_multiples_of_the_cycle_length() {
+        let stop = StopConfig { cycles: Some(4), ..Default::default() };
+        let p = plan(&train(None, None), &stop, &tri(600), 600.0, "triangular").unwrap();
+        assert_eq!(p, Plan { end: 4800, cycles: Some(4) });
+    }
+
+    #[test]
+    fn a_cap_mid_cycle_is_rounded_up_to_the_cycle_end() {
+        let stop = StopConfig { at_cycle_end: true, ..Default::default() };
+        let p = plan(&train(Some(1000), None), &stop, &tri(300), 600.0, "triangular").unwrap();
+        assert_eq!(p.end, 1200);
+        let p = plan(&train(Some(1200), None), &stop, &tri(300), 600.0, "triangular").unwrap();
+        assert_eq!(p.end, 1200);
+        let p = plan(&train(None, Some(2.5)), &stop, &tri(300), 600.0, "triangular").unwrap();
+        assert_eq!(p.end, 1800);
+    }
+
+    #[test]
+    fn without_rounding_the_length_is_exact() {
+        let p = plan(&train(Some(1000), None), &StopConfig::default(), &tri(300), 600.0, "triangular").unwrap();
+        assert_eq!(p, Plan { end: 1000, cycles: None });
+        let p = plan(&train(None, Some(1.5)), &StopConfig::default(), &fixed(), 600.0, "fixed").unwrap();
+        assert_eq!(p.end, 900);
+    }
+
+    #[test]
+    fn a_shorter_cap_wins_over_the_cycle_count() {
+        let stop = StopConfig { cycles: Some(10), ..Default::default() };
+        let p = plan(&train(Some(1300), None), &stop, &tri(300), 600.0, "triangular").unwrap();
+        assert_eq!(p, Plan { end: 1800, cycles: None });
+    }
+
+    #[test]
+    fn cycle_rules_need_a_cyclic_schedule() {
+        let stop = StopConfig { cycles: Some(2), ..Default::default() };
+        let e = plan(&train(None, None), &stop, &fixed(), 600.0, "fixed").unwrap_err();
+        assert_eq!(e, PlanError::NotCyclic { key: "cycles", policy: "fixed".into() });
+        let stop = StopConfig { at_cycle_end: true, ..Default::default() };
+        assert!(plan(&train(Some(5), None), &stop, &fixed(), 600.0, "fixed").is_err());
+        assert_eq!(
+            plan(&train(None, None), &StopConfig::default(), &fixed(), 600.0, "fixed"),
+            Err(PlanError::NoLength)
+        );
+    }
+
+    #[test]
+    fn plateau_fires_only_below_the_threshold() {
+        let mut t = PlateauTracker::default();
+        assert_eq!(t.at_cycle_end(0.90, 0.001), None);
+        assert_eq!(t.at_cycle_end(0.95, 0.001), None);
+        let g = t.at_cycle_end(0.9505, 0.001).unwrap();
+        assert!((g - 0.0005).abs() < 1e-12);
+        assert!(t.at_cycle_end(0.94, 0.001).unwrap() < 0.0);
+    }
+}

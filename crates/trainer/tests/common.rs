@@ -1,0 +1,75 @@
+//! Helpers shared by the command-line tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The workspace's data directory.
+pub fn data_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
+}
+
+/// The `clr` binary with the workspace data directory.
+pub fn clr() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_clr"));
+    c.env("CLR_DATA_DIR", data_dir());
+    c
+}
+
+pub fn run(args: &[&str]) -> Output {
+    clr().args(args).output().expect("running clr")
+}
+
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// Fetches MNIST into the workspace data directory. Returns false (test
+/// skipped) when it cannot be had, unless CLR_REQUIRE_DATA=1, where that fails.
+pub fn have_mnist() -> bool {
+    let out = run(&["data", "fetch", "mnist"]);
+    if out.status.success() {
+        return true;
+    }
+    let msg = text(&out.stderr);
+    if std::env::var("CLR_REQUIRE_DATA").as_deref() == Ok("1") {
+        panic!("MNIST is required (CLR_REQUIRE_DATA=1) but could not be fetched:\n{msg}");
+    }
+    eprintln!("skipping: MNIST not available (set CLR_DATA_MIRROR to a local mirror):\n{msg}");
+    false
+}
+
+/// A small MNIST MLP config.
+pub const MNIST_MLP: &str = r#"
+seed = 7
+
+[data]
+dataset = "mnist"
+
+[model]
+preset = "mlp"
+
+[optimizer]
+kind = "sgd"
+momentum = 0.9
+weight_decay = 0.0005
+convention = "pytorch"
+
+[schedule]
+policy = "triangular"
+base_lr = 0.01
+max_lr = 0.1
+step_size = 300
+
+[stop]
+cycles = 4
+
+[eval]
+every = 300
+"#;
+
+pub fn write(dir: &Path, name: &str, body: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}

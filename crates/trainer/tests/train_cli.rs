@@ -1,0 +1,165 @@
+//! `clr train` end to end: real training, stopping at cycle ends, resume bit
+//! for bit, clean errors for bad configs and diverging runs.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{clr, have_mnist, run, text, write, MNIST_MLP};
+
+fn summary(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn mnist_mlp_reaches_97_percent_within_4_triangular_cycles() {
+    if !have_mnist() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    let out = tmp.path().join("run");
+    let o = clr().args(["train", cfg.to_str().unwrap(), "--plain", "--out", out.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "stderr:\n{}", text(&o.stderr));
+    let s = summary(&out);
+    // 4 cycles of 2 x 300 iterations, stopped at the cycle end.
+    assert_eq!(s["iterations"], 2400);
+    assert_eq!(s["stop_reason"]["kind"], "cycles");
+    assert_eq!(s["stop_reason"]["cycles"], 4);
+    let acc = s["final_test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.97, "final test accuracy {acc}");
+    let metrics = std::fs::read_to_string(out.join("metrics.csv")).unwrap();
+    assert!(metrics.starts_with("iteration,epoch,cycle,lr,momentum,train_loss,train_accuracy,test_loss,test_accuracy,elapsed_seconds"));
+    // Evaluated at every cycle end.
+    for it in [600, 1200, 1800, 2400] {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{it},"))).unwrap();
+        assert!(!line.split(',').nth(8).unwrap().is_empty(), "no test accuracy at {it}: {line}");
+    }
+    assert!(out.join("weights.safetensors").exists());
+    assert!(out.join("config.toml").exists());
+}
+
+#[test]
+fn early_stop_and_target_are_reported() {
+    if !have_mnist() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    let out = tmp.path().join("run");
+    let o = clr()
+        .args(["train", cfg.to_str().unwrap(), "-q", "--out", out.to_str().unwrap()])
+        .args(["--set", "data.train_limit=6000", "--set", "model.hidden=[64]"])
+        .args(["--set", "schedule.step_size=30", "--set", "stop.cycles=40", "--set", "eval.every=1000"])
+        .args(["--set", "stop.target_accuracy=0.85", "--set", "stop.min_improvement=0.5"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "stderr:\n{}", text(&o.stderr));
+    let s = summary(&out);
+    // The second cycle end cannot improve by 50 points: plateau at iteration 120.
+    assert_eq!(s["stop_reason"]["kind"], "plateau", "{s}");
+    assert_eq!(s["iterations"], 120);
+    assert!(text(&o.stdout).contains("stopped:"));
+}
+
+fn weights(dir: &std::path::Path) -> Vec<u8> {
+    std::fs::read(dir.join("weights.safetensors")).unwrap()
+}
+
+#[test]
+fn killed_and_resumed_run_ends_with_identical_weights() {
+    if !have_mnist() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    let sets = [
+        "--set", "data.train_limit=5000", "--set", "model.hidden=[64, 32]", "--set", "schedule.step_size=50",
+        "--set", "stop.cycles=6", "--set", "checkpoint.every=40", "--set", "eval.every=100",
+    ];
+    let full = tmp.path().join("full");
+    let o = clr().args(["train", cfg.to_str().unwrap(), "-q", "--threads", "2", "--out", full.to_str().unwrap()]).args(sets).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+
+    let part = tmp.path().join("part");
+    let mut child = clr()
+        .args(["train", cfg.to_str().unwrap(), "-q", "--threads", "2", "--out", part.to_str().unwrap()])
+        .args(sets)
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !part.join("checkpoints/latest").exists() {
+        assert!(start.elapsed() < Duration::from_secs(120), "no checkpoint appeared");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(!part.join("summary.json").exists(), "the run finished before it could be killed");
+
+    let o = clr().args(["train", "--resume", part.to_str().unwrap(), "-q", "--threads", "2"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("resuming"), "{}", text(&o.stderr));
+    assert_eq!(summary(&part)["iterations"], 600);
+    assert!(weights(&full) == weights(&part), "resumed weights differ from the uninterrupted run");
+    let strip = |p: &std::path::Path| -> Vec<String> {
+        std::fs::read_to_string(p.join("metrics.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_owned()).collect()
+    };
+    assert_eq!(strip(&full), strip(&part), "metrics differ (apart from elapsed time)");
+}
+
+#[test]
+fn a_diverging_run_stops_cleanly_with_a_hint() {
+    if !have_mnist() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    let out = tmp.path().join("run");
+    let o = clr()
+        .args(["train", cfg.to_str().unwrap(), "-q", "--out", out.to_str().unwrap()])
+        .args(["--set", "schedule.max_lr=1e6", "--set", "schedule.base_lr=1e5", "--set", "data.train_limit=2000"])
+        .output()
+        .unwrap();
+    let err = text(&o.stderr);
+    assert!(!o.status.success());
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(err.contains("max_lr") && err.contains("range-test"), "{err}");
+    let s = summary(&out);
+    assert_eq!(s["stop_reason"]["kind"], "diverged");
+}
+
+#[test]
+fn bad_configs_name_the_file_key_and_value() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, &[&str]); 6] = [
+        ("unknown key", "[schedule]\npolicy = \"triangular\"\n", &["stepsize = 3"]),
+        ("max below base", "", &["--set", "schedule.max_lr=0.001"]),
+        ("bad target", "", &["--set", "stop.target_accuracy=97"]),
+        ("zero batch", "", &["--set", "train.batch_size=0"]),
+        ("bad override", "", &["--set", "nonsense"]),
+        ("unknown policy", "", &["--set", "schedule.policy=zigzag"]),
+    ];
+    for (what, _, extra) in cases {
+        let (body, args): (String, Vec<&str>) = if what == "unknown key" {
+            (MNIST_MLP.replace("step_size = 300", "stepsize = 300"), vec![])
+        } else {
+            (MNIST_MLP.to_owned(), extra.to_vec())
+        };
+        let cfg = write(tmp.path(), "bad.toml", &body);
+        let o = clr().args(["train", cfg.to_str().unwrap(), "-q", "--out"]).arg(tmp.path().join("r")).args(&args).output().unwrap();
+        let err = text(&o.stderr);
+        assert!(!o.status.success(), "{what}: succeeded");
+        assert!(!err.contains("panicked"), "{what}: {err}");
+        match what {
+            "unknown key" => assert!(err.contains("bad.toml") && err.contains("stepsize"), "{what}: {err}"),
+            "max below base" => assert!(err.contains("bad.toml") && err.contains("max_lr") && err.contains("0.001"), "{what}: {err}"),
+            "bad target" => assert!(err.contains("stop.target_accuracy") && err.contains("97"), "{what}: {err}"),
+            "zero batch" => assert!(err.contains("train.batch_size"), "{what}: {err}"),
+            "bad override" => assert!(err.contains("nonsense") && err.contains("section.key=value"), "{what}: {err}"),
+            _ => assert!(err.contains("zigzag"), "{what}: {err}"),
+        }
+    }
+    let o = run(&["train", "/nonexistent/run.toml"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("/nonexistent/run.toml"));
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# cifar10_quick: Caffe's 5k fixed recipe, fixed for 70k, and triangular2 CLR
+# for 20k, the cheaper CIFAR-10 comparison. Resumable.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+cargo build --release --quiet
+clr=target/release/clr
+out=${OUT:-runs/cifar10_quick}
+"$clr" data fetch cifar10
+"$clr" compare configs/cifar10_quick_fixed.toml configs/cifar10_quick_fixed_70k.toml configs/cifar10_quick_clr.toml \
+    --target 0.72 --out "$out" --plain "$@"
