@@ -91,7 +91,7 @@ pub struct Suggestion {
 pub struct LossSuggestion {
     /// LR where the smoothed loss falls fastest per unit of `ln(lr)`.
     pub steepest: f64,
-    /// fastai's "valley": two thirds down the longest decreasing stretch of the loss.
+    /// fastai's "valley": halfway along the longest decreasing stretch of the loss.
     pub valley: f64,
     /// LR at the lowest smoothed loss.
     pub min_loss_lr: f64,
@@ -177,7 +177,7 @@ pub fn suggest_from_accuracy(
 /// its running minimum (divergence), then smoothed as in [`suggest_from_accuracy`].
 /// `steepest` is the LR of the most negative slope `d loss / d ln(lr)`; `valley` follows
 /// fastai: the longest strictly decreasing subsequence of the smoothed loss, and the point
-/// `floor(len/3) + floor(len/6)` along it.
+/// `floor(len/3) + floor(len/6)` along it (about halfway).
 ///
 /// # Errors
 /// As [`suggest_from_accuracy`] for the inputs (non-finite losses only cut the curve), and
@@ -240,7 +240,7 @@ pub fn suggest_from_loss(lrs: &[f64], losses: &[f64]) -> Result<LossSuggestion, 
     let min_idx = argmin(&s);
     let reason = format!(
         "smoothed loss falls fastest (slope {:.4} per ln(lr)) at lr {} (steepest); its longest \
-         decreasing stretch runs from lr {} to lr {}, two thirds down it is lr {} (valley); the \
+         decreasing stretch runs from lr {} to lr {}, halfway along it is lr {} (valley); the \
          lowest loss {:.4} is at lr {}{}",
         slopes[steep],
         lrs[steep],
