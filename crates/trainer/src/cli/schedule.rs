@@ -5,7 +5,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use clr_core::{Schedule, ScheduleConfig};
+use clr_core::{Policy, Schedule, ScheduleConfig};
 
 use crate::plot::{write_figure, Figure, Panel, Series};
 
@@ -58,7 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         other => other.context("cannot write the schedule to stdout")?,
     }
     if let Some(out) = &args.plot {
-        write_figure(out, &schedule_figure(&schedule, args.iterations))
+        // Exponential sweeps span decades and read better on a log axis.
+        let log_lr = config.policy == Policy::RangeExp;
+        write_figure(out, &schedule_figure(&schedule, args.iterations, log_lr))
             .with_context(|| format!("cannot write the plot {}", out.display()))?;
     }
     Ok(())
@@ -81,9 +83,9 @@ pub fn write_csv(schedule: &Schedule, iterations: u64, out: impl Write) -> io::R
     out.flush()
 }
 
-/// The schedule as a figure: the LR on top, the momentum beneath when it is cycled, and the
-/// cycle ends marked when there are few of them.
-pub fn schedule_figure(schedule: &Schedule, iterations: u64) -> Figure {
+/// The schedule as a figure: the LR on top (on a log axis if `log_lr`), the momentum beneath
+/// when it is cycled, and the cycle ends marked when there are few of them.
+pub fn schedule_figure(schedule: &Schedule, iterations: u64, log_lr: bool) -> Figure {
     let its = 0..iterations;
     let lr = Series {
         label: "learning rate".into(),
@@ -104,7 +106,7 @@ pub fn schedule_figure(schedule: &Schedule, iterations: u64) -> Figure {
     let mut panels = vec![Panel {
         y_label: "learning rate".into(),
         series: vec![lr],
-        log_y: false,
+        log_y: log_lr,
         markers: markers.clone(),
     }];
     let momentum: Vec<(f64, f64)> = its
