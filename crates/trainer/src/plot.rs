@@ -274,8 +274,14 @@ fn decimate(points: &[(f64, f64)], budget: usize) -> Vec<(f64, f64)> {
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), PlotError> {
     root.fill(&WHITE).map_err(draw_err)?;
     let (title_area, body) = root.split_vertically(TITLE_HEIGHT);
+    // Long titles get a smaller font, and are cut to what fits.
+    let (title, size) = match fig.title.chars().count() {
+        0..=80 => (fig.title.clone(), 20),
+        81..=120 => (fig.title.clone(), 14),
+        _ => (fig.title.chars().take(119).chain(['…']).collect(), 14),
+    };
     title_area
-        .titled(&fig.title, ("sans-serif", 20))
+        .titled(&title, ("sans-serif", size))
         .map_err(draw_err)?;
     let panels: Vec<Vec<Segments>> = fig
         .panels
@@ -322,6 +328,9 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
             mesh.x_desc(fig.x_label.as_str());
         }
         mesh.draw().map_err(draw_err)?;
+        // Labels closer than 10% of the axis to the previous label are left out.
+        let min_gap = 0.1 * (x_range.end - x_range.start);
+        let mut last_label = f64::NEG_INFINITY;
         for (x, label) in &panel.markers {
             let Some(x) = to_axis(*x, fig.log_x) else {
                 continue;
@@ -333,6 +342,10 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
                     style,
                 ))
                 .map_err(draw_err)?;
+            if x - last_label < min_gap {
+                continue;
+            }
+            last_label = x;
             chart
                 .draw_series(std::iter::once(Text::new(
                     label.clone(),
