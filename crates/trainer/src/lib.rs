@@ -3,14 +3,15 @@
 
 pub mod checkpoint;
 pub mod cli;
+pub mod compare;
 pub mod config;
 pub mod data;
+pub mod figures;
 pub mod fsutil;
 pub mod metrics;
+pub mod plot;
 pub mod progress;
-pub mod run;
-pub mod stop;
-pub mod compare;
-pub mod figures;
 pub mod range;
 pub mod report;
+pub mod run;
+pub mod stop;

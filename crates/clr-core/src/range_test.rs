@@ -1,0 +1,373 @@
+//! LR range test analysis: suggest `base_lr`/`max_lr` from (lr, accuracy) points (the paper)
+//! and fastai-style LRs from (lr, loss) points.
+
+/// Why a range test could not be analysed.
+#[derive(thiserror::Error, Debug, Clone, PartialEq)]
+pub enum RangeTestError {
+    /// The two inputs have different lengths.
+    #[error(
+        "{lrs} learning rates but {values} {what} values; allowed: one value per learning rate"
+    )]
+    LengthMismatch {
+        /// Number of learning rates.
+        lrs: usize,
+        /// Number of accuracy or loss values.
+        values: usize,
+        /// `accuracy` or `loss`.
+        what: &'static str,
+    },
+    /// Too few points to smooth and analyse.
+    #[error("{n} usable points; allowed: at least {min}")]
+    TooFewPoints {
+        /// Number of usable points.
+        n: usize,
+        /// The minimum.
+        min: usize,
+    },
+    /// A value is NaN or infinite.
+    #[error("{what}[{index}] = {value} is not finite; allowed: finite numbers")]
+    NotFinite {
+        /// `lr` or `accuracy`.
+        what: &'static str,
+        /// Position of the value.
+        index: usize,
+        /// The value.
+        value: f64,
+    },
+    /// Learning rates must be positive and strictly increasing.
+    #[error(
+        "lr[{index}] = {value} after {previous}; allowed: positive, strictly increasing \
+         learning rates"
+    )]
+    LrNotIncreasing {
+        /// Position of the offending LR.
+        index: usize,
+        /// The LR before it (0 for the first).
+        previous: f64,
+        /// The offending LR.
+        value: f64,
+    },
+    /// The accuracy never rises clearly above its noise.
+    #[error(
+        "the smoothed accuracy never rises clearly (from {start} to at most {peak}, noise \
+         {noise}); widen the LR range or train longer per LR"
+    )]
+    NoRise {
+        /// Smoothed accuracy at its lowest before the peak.
+        start: f64,
+        /// Highest smoothed accuracy.
+        peak: f64,
+        /// Robust estimate of the noise standard deviation.
+        noise: f64,
+    },
+    /// The loss never decreases.
+    #[error("the smoothed loss never decreases as the LR grows; widen the LR range downwards")]
+    NoDescent,
+}
+
+/// `base_lr`/`max_lr` suggested from an accuracy curve, with the paper's alternatives.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Suggestion {
+    /// LR where the accuracy starts to rise.
+    pub base_lr: f64,
+    /// LR where the accuracy stops rising.
+    pub max_lr: f64,
+    /// Why these values, with the numbers behind them.
+    pub reason: String,
+    /// The paper's alternative `base_lr = max_lr / 3`.
+    pub base_lr_third: f64,
+    /// The paper's alternative `base_lr = max_lr / 4`.
+    pub base_lr_quarter: f64,
+    /// LR at the highest smoothed accuracy.
+    pub peak_lr: f64,
+    /// The smoothed accuracy, one value per input point (for plots).
+    pub smoothed: Vec<f64>,
+    /// Robust estimate of the accuracy noise (standard deviation).
+    pub noise: f64,
+}
+
+/// Fastai-style LRs suggested from a loss curve.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LossSuggestion {
+    /// LR where the smoothed loss falls fastest per unit of `ln(lr)`.
+    pub steepest: f64,
+    /// fastai's "valley": halfway along the longest decreasing stretch of the loss.
+    pub valley: f64,
+    /// LR at the lowest smoothed loss.
+    pub min_loss_lr: f64,
+    /// Why these values.
+    pub reason: String,
+    /// The smoothed loss over the analysed prefix (stops where the loss diverges).
+    pub smoothed: Vec<f64>,
+}
+
+/// Fewest points the analysis accepts.
+const MIN_POINTS: usize = 5;
+
+/// Suggests `base_lr` and `max_lr` from an LR range test's accuracies (the paper, section 3.3).
+///
+/// The accuracies are smoothed (running median, then running mean, window about 10% of the
+/// points). With `lo` the lowest smoothed accuracy before the peak and `rise` the peak minus
+/// `lo`: `base_lr` is the first LR where the smoothed accuracy exceeds `lo + 0.1 rise` (it
+/// starts to rise) and `max_lr` the first LR where it reaches `lo + 0.95 rise` (it stops
+/// rising; past it the curve is flat, ragged or falls).
+///
+/// # Errors
+/// Mismatched lengths, fewer than 5 points, non-finite values, LRs not positive and strictly
+/// increasing, or [`RangeTestError::NoRise`] when the rise is not above 3 noise deviations.
+///
+/// # Example
+/// ```
+/// let lrs: Vec<f64> = (1..=100).map(|i| i as f64 * 1e-4).collect();
+/// let acc: Vec<f64> = lrs.iter().map(|&lr| if lr < 0.002 { 0.1 }
+///     else if lr < 0.006 { 0.1 + (lr - 0.002) * 100.0 } else { 0.5 }).collect();
+/// let s = clr_core::suggest_from_accuracy(&lrs, &acc).unwrap();
+/// assert!(s.base_lr > 0.002 && s.base_lr < 0.003, "{}", s.base_lr);
+/// assert!(s.max_lr > 0.0055 && s.max_lr < 0.0065, "{}", s.max_lr);
+/// ```
+pub fn suggest_from_accuracy(
+    lrs: &[f64],
+    accuracies: &[f64],
+) -> Result<Suggestion, RangeTestError> {
+    check_inputs(lrs, accuracies, "accuracy")?;
+    let s = smooth(accuracies);
+    let peak = argmax(&s);
+    let lo_idx = argmin(&s[..=peak]);
+    let (lo, hi) = (s[lo_idx], s[peak]);
+    let rise = hi - lo;
+    let noise = robust_noise(accuracies, &s);
+    if peak == 0 || rise <= 3.0 * noise || rise <= 1e-12 * hi.abs().max(1.0) {
+        return Err(RangeTestError::NoRise {
+            start: lo,
+            peak: hi,
+            noise,
+        });
+    }
+    let first_above = |frac: f64| {
+        (lo_idx..=peak)
+            .find(|&i| s[i] >= lo + frac * rise)
+            .unwrap_or(peak)
+    };
+    let (b, m) = (first_above(0.1), first_above(0.95));
+    let (base_lr, max_lr) = (lrs[b], lrs[m]);
+    let reason = format!(
+        "smoothed accuracy rises from {lo:.4} (lr {}) to {hi:.4} (lr {}); it passes 10% of \
+         the rise at lr {base_lr} (base_lr) and 95% at lr {max_lr} (max_lr), beyond which it \
+         stops rising; noise {noise:.4}. Alternatives: base_lr = max_lr/3 = {} or max_lr/4 = {}",
+        lrs[lo_idx],
+        lrs[peak],
+        max_lr / 3.0,
+        max_lr / 4.0
+    );
+    Ok(Suggestion {
+        base_lr,
+        max_lr,
+        reason,
+        base_lr_third: max_lr / 3.0,
+        base_lr_quarter: max_lr / 4.0,
+        peak_lr: lrs[peak],
+        smoothed: s,
+        noise,
+    })
+}
+
+/// Suggests learning rates from an LR range test's losses (fastai's `steep` and `valley`).
+///
+/// The loss is cut at its first non-finite value and where the smoothed loss exceeds 4 times
+/// its running minimum (divergence), then smoothed as in [`suggest_from_accuracy`].
+/// `steepest` is the LR of the most negative slope `d loss / d ln(lr)`; `valley` follows
+/// fastai: the longest strictly decreasing subsequence of the smoothed loss, and the point
+/// `floor(len/3) + floor(len/6)` along it (about halfway).
+///
+/// # Errors
+/// As [`suggest_from_accuracy`] for the inputs (non-finite losses only cut the curve), and
+/// [`RangeTestError::NoDescent`] when the loss never decreases.
+///
+/// # Example
+/// ```
+/// let lrs: Vec<f64> = (0..60).map(|i| 1e-5 * 10f64.powf(i as f64 / 10.0)).collect();
+/// let loss: Vec<f64> = lrs.iter().map(|&lr| {
+///     let x = lr.log10() + 2.0;
+///     2.3 - 2.0 / (1.0 + (-3.0 * x).exp()) + if x > 1.5 { 3.0 * (x - 1.5) } else { 0.0 }
+/// }).collect();
+/// let s = clr_core::suggest_from_loss(&lrs, &loss).unwrap();
+/// assert!(s.steepest > 3e-3 && s.steepest < 3e-2, "{}", s.steepest);
+/// ```
+pub fn suggest_from_loss(lrs: &[f64], losses: &[f64]) -> Result<LossSuggestion, RangeTestError> {
+    if lrs.len() != losses.len() {
+        return Err(RangeTestError::LengthMismatch {
+            lrs: lrs.len(),
+            values: losses.len(),
+            what: "loss",
+        });
+    }
+    let finite = losses
+        .iter()
+        .position(|l| !l.is_finite())
+        .unwrap_or(losses.len());
+    let (lrs, losses) = (&lrs[..finite], &losses[..finite]);
+    check_inputs(lrs, losses, "loss")?;
+    let full = smooth(losses);
+    let mut best = f64::INFINITY;
+    let end = full
+        .iter()
+        .position(|&l| {
+            best = best.min(l);
+            l > 4.0 * best && best > 0.0
+        })
+        .unwrap_or(full.len());
+    if end < MIN_POINTS {
+        return Err(RangeTestError::TooFewPoints {
+            n: end,
+            min: MIN_POINTS,
+        });
+    }
+    let s = full[..end].to_vec();
+    let lrs = &lrs[..end];
+    let slopes: Vec<f64> = (0..end)
+        .map(|i| {
+            let (a, b) = (i.saturating_sub(1), (i + 1).min(end - 1));
+            (s[b] - s[a]) / (lrs[b].ln() - lrs[a].ln())
+        })
+        .collect();
+    let steep = argmin(&slopes);
+    if slopes[steep] >= 0.0 {
+        return Err(RangeTestError::NoDescent);
+    }
+    let (start, stop) = longest_decreasing(&s);
+    let sections = (stop - start) / 3;
+    let valley = start + sections + sections / 2;
+    let min_idx = argmin(&s);
+    let reason = format!(
+        "smoothed loss falls fastest (slope {:.4} per ln(lr)) at lr {} (steepest); its longest \
+         decreasing stretch runs from lr {} to lr {}, halfway along it is lr {} (valley); the \
+         lowest loss {:.4} is at lr {}{}",
+        slopes[steep],
+        lrs[steep],
+        lrs[start],
+        lrs[stop],
+        lrs[valley],
+        s[min_idx],
+        lrs[min_idx],
+        if end < full.len() {
+            format!("; the loss diverges from lr {} on", lrs[end - 1])
+        } else {
+            String::new()
+        }
+    );
+    Ok(LossSuggestion {
+        steepest: lrs[steep],
+        valley: lrs[valley],
+        min_loss_lr: lrs[min_idx],
+        reason,
+        smoothed: s,
+    })
+}
+
+fn check_inputs(lrs: &[f64], values: &[f64], what: &'static str) -> Result<(), RangeTestError> {
+    if lrs.len() != values.len() {
+        return Err(RangeTestError::LengthMismatch {
+            lrs: lrs.len(),
+            values: values.len(),
+            what,
+        });
+    }
+    if lrs.len() < MIN_POINTS {
+        return Err(RangeTestError::TooFewPoints {
+            n: lrs.len(),
+            min: MIN_POINTS,
+        });
+    }
+    for (index, (&lr, &v)) in lrs.iter().zip(values).enumerate() {
+        if !lr.is_finite() {
+            return Err(RangeTestError::NotFinite {
+                what: "lr",
+                index,
+                value: lr,
+            });
+        }
+        if !v.is_finite() {
+            return Err(RangeTestError::NotFinite {
+                what,
+                index,
+                value: v,
+            });
+        }
+        let previous = if index == 0 { 0.0 } else { lrs[index - 1] };
+        if lr <= previous {
+            return Err(RangeTestError::LrNotIncreasing {
+                index,
+                previous,
+                value: lr,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Running median then running mean, both over a centred window of about 10% of the points
+/// (at least 3), shrinking at the ends.
+fn smooth(values: &[f64]) -> Vec<f64> {
+    let half = (values.len() / 20).max(1);
+    let window = |i: usize| i.saturating_sub(half)..(i + half + 1).min(values.len());
+    let medians: Vec<f64> = (0..values.len())
+        .map(|i| {
+            let mut w = values[window(i)].to_vec();
+            w.sort_by(f64::total_cmp);
+            median_sorted(&w)
+        })
+        .collect();
+    (0..values.len())
+        .map(|i| {
+            let w = &medians[window(i)];
+            w.iter().sum::<f64>() / w.len() as f64
+        })
+        .collect()
+}
+
+fn median_sorted(w: &[f64]) -> f64 {
+    let n = w.len();
+    if n % 2 == 1 {
+        w[n / 2]
+    } else {
+        (w[n / 2 - 1] + w[n / 2]) / 2.0
+    }
+}
+
+/// Noise standard deviation estimated from the median absolute residual (1.4826 MAD).
+fn robust_noise(raw: &[f64], smoothed: &[f64]) -> f64 {
+    let mut r: Vec<f64> = raw
+        .iter()
+        .zip(smoothed)
+        .map(|(a, b)| (a - b).abs())
+        .collect();
+    r.sort_by(f64::total_cmp);
+    1.4826 * median_sorted(&r)
+}
+
+fn argmax(v: &[f64]) -> usize {
+    (0..v.len()).fold(0, |best, i| if v[i] > v[best] { i } else { best })
+}
+
+fn argmin(v: &[f64]) -> usize {
+    (0..v.len()).fold(0, |best, i| if v[i] < v[best] { i } else { best })
+}
+
+/// Start and end index of the longest strictly decreasing subsequence (fastai's `valley`).
+fn longest_decreasing(v: &[f64]) -> (usize, usize) {
+    let n = v.len();
+    let mut lds = vec![1usize; n];
+    let (mut max_start, mut max_end) = (0, 0);
+    for i in 1..n {
+        for j in 0..i {
+            if v[i] < v[j] && lds[i] < lds[j] + 1 {
+                lds[i] = lds[j] + 1;
+            }
+        }
+        if lds[max_end] < lds[i] {
+            max_end = i;
+            max_start = max_end + 1 - lds[max_end];
+        }
+    }
+    (max_start, max_end)
+}

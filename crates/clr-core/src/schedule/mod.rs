@@ -1,0 +1,24 @@
+//! Learning-rate schedules, one family per file, and the `[schedule]` configuration.
+
+mod caffe;
+mod config;
+mod cyclic;
+mod dispatch;
+mod error;
+mod family;
+mod one_cycle;
+mod ramp;
+mod sequence;
+mod sgdr;
+mod validate;
+
+pub use caffe::{Caffe, CaffeRule};
+pub use config::{Policy, ScheduleConfig};
+pub use cyclic::{Cyclic, ExpRangeDecay, Scale, ScaleFn, ScaleMode, Shape};
+pub use dispatch::Schedule;
+pub use error::ScheduleError;
+pub use family::LrSchedule;
+pub use one_cycle::{Anneal, OneCycle, OneCycleParams};
+pub use ramp::{Ramp, RampKind};
+pub use sequence::{Sequence, Stage};
+pub use sgdr::Sgdr;
