@@ -185,8 +185,7 @@ impl LrSchedule for Caffe {
                     (0.0, b)
                 }
             }
-            CaffeRule::Inv { .. } | CaffeRule::Poly { .. } => (0.0, b),
-            CaffeRule::Sigmoid { .. } => (0.0, b),
+            CaffeRule::Inv { .. } | CaffeRule::Poly { .. } | CaffeRule::Sigmoid { .. } => (0.0, b),
         }
     }
 
