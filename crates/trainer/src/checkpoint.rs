@@ -52,8 +52,10 @@ pub fn save(run_dir: &Path, net: &Network, opt: &Optimizer, state: &LoopState) -
         fs::remove_dir_all(&tmp).with_context(|| format!("removing stale {}", tmp.display()))?;
     }
     fs::create_dir_all(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    net.save(&tmp.join("weights.safetensors")).context("saving checkpoint weights")?;
-    opt.save(&tmp.join("optimizer.safetensors")).context("saving checkpoint optimizer state")?;
+    net.save(&tmp.join("weights.safetensors"))
+        .context("saving checkpoint weights")?;
+    opt.save(&tmp.join("optimizer.safetensors"))
+        .context("saving checkpoint optimizer state")?;
     let json = serde_json::to_vec(state).context("serializing the loop state")?;
     write_atomic(&tmp.join("state.json"), &json).context("saving checkpoint state")?;
     if done.exists() {
@@ -67,7 +69,9 @@ pub fn save(run_dir: &Path, net: &Network, opt: &Optimizer, state: &LoopState) -
 
 /// Removes all but the newest [`KEEP`] checkpoints (best effort).
 fn prune(root: &Path, newest: &str) {
-    let Ok(entries) = fs::read_dir(root) else { return };
+    let Ok(entries) = fs::read_dir(root) else {
+        return;
+    };
     let mut names: Vec<String> = entries
         .filter_map(|e| e.ok())
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -86,7 +90,8 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     if !pointer.exists() {
         return Ok(None);
     }
-    let name = fs::read_to_string(&pointer).with_context(|| format!("reading {}", pointer.display()))?;
+    let name =
+        fs::read_to_string(&pointer).with_context(|| format!("reading {}", pointer.display()))?;
     let path = dir(run_dir).join(name.trim());
     anyhow::ensure!(
         path.join("state.json").exists(),
@@ -100,9 +105,10 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
 /// Restores weights and optimizer state from a checkpoint and returns the loop state.
 pub fn load(ckpt: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<LoopState> {
     let state_path = ckpt.join("state.json");
-    let bytes = fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?;
-    let state: LoopState =
-        serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", state_path.display()))?;
+    let bytes =
+        fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?;
+    let state: LoopState = serde_json::from_slice(&bytes)
+        .with_context(|| format!("parsing {}", state_path.display()))?;
     net.load(&ckpt.join("weights.safetensors"))
         .with_context(|| format!("loading weights from {}", ckpt.display()))?;
     opt.load(&ckpt.join("optimizer.safetensors"))

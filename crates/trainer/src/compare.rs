@@ -40,20 +40,34 @@ pub struct Comparison {
 /// Reads a finished run directory (summary, metrics and config).
 pub fn read_run(dir: &Path) -> Result<(Summary, Vec<crate::metrics::Row>, LoadedConfig)> {
     let sp = dir.join(files::SUMMARY);
-    let summary: Summary = serde_json::from_slice(&std::fs::read(&sp).with_context(|| format!("reading {}", sp.display()))?)
-        .with_context(|| format!("parsing {}", sp.display()))?;
+    let summary: Summary = serde_json::from_slice(
+        &std::fs::read(&sp).with_context(|| format!("reading {}", sp.display()))?,
+    )
+    .with_context(|| format!("parsing {}", sp.display()))?;
     let rows = metrics::read_csv(&dir.join(files::METRICS))?;
     let loaded = config::load(&dir.join(files::CONFIG), &[])?;
     Ok((summary, rows, loaded))
 }
 
 /// Rebuilds a run's schedule with its iterations per epoch (from its metrics).
-pub fn schedule_of(loaded: &LoadedConfig, rows: &[crate::metrics::Row]) -> Option<clr_core::Schedule> {
-    let ipe = rows.iter().rev().find(|r| r.epoch > 0.0).map(|r| r.iteration as f64 / r.epoch)?;
+pub fn schedule_of(
+    loaded: &LoadedConfig,
+    rows: &[crate::metrics::Row],
+) -> Option<clr_core::Schedule> {
+    let ipe = rows
+        .iter()
+        .rev()
+        .find(|r| r.epoch > 0.0)
+        .map(|r| r.iteration as f64 / r.epoch)?;
     config::build_schedule(&loaded.path, &loaded.config, ipe.round().max(1.0) as u64).ok()
 }
 
-fn result_of(name: &str, summary: &Summary, rows: Vec<crate::metrics::Row>, schedule: Option<&clr_core::Schedule>) -> RunResult {
+fn result_of(
+    name: &str,
+    summary: &Summary,
+    rows: Vec<crate::metrics::Row>,
+    schedule: Option<&clr_core::Schedule>,
+) -> RunResult {
     RunResult {
         config: name.to_owned(),
         policy: summary.policy.clone(),
@@ -79,7 +93,12 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
     for path in &opts.configs {
         let base = config::load(path, &opts.overrides)?;
         let name = base.name();
-        let mut curve = Curve { label: name.clone(), runs: Vec::new(), schedule: None, iterations: 0 };
+        let mut curve = Curve {
+            label: name.clone(),
+            runs: Vec::new(),
+            schedule: None,
+            iterations: 0,
+        };
         for k in 0..opts.seeds {
             let mut overrides = opts.overrides.clone();
             overrides.push(format!("seed={}", base.config.seed + k));
@@ -87,7 +106,10 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
                 overrides.push(format!("stop.target_accuracy={t}"));
             }
             let loaded = config::load(path, &overrides)?;
-            let dir = opts.out.join(&name).join(format!("seed-{}", loaded.config.seed));
+            let dir = opts
+                .out
+                .join(&name)
+                .join(format!("seed-{}", loaded.config.seed));
             let (summary, rows) = run_or_reuse(&loaded, &dir, opts, &mut datasets)?;
             let schedule = schedule_of(&loaded, &rows);
             if curve.schedule.is_none() {
@@ -102,7 +124,12 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
     let lines = report::summarize(&results, opts.target);
     let markdown = report::markdown(&lines, opts.target);
     let files = write_outputs(&opts.out, &results, &curves, &markdown, opts.target)?;
-    Ok(Comparison { results, lines, markdown, files })
+    Ok(Comparison {
+        results,
+        lines,
+        markdown,
+        files,
+    })
 }
 
 /// Writes comparison.md, comparison.csv and the figure.
@@ -115,12 +142,17 @@ pub fn write_outputs(
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let md = out.join("comparison.md");
-    crate::fsutil::write_atomic(&md, markdown.as_bytes()).with_context(|| format!("writing {}", md.display()))?;
+    crate::fsutil::write_atomic(&md, markdown.as_bytes())
+        .with_context(|| format!("writing {}", md.display()))?;
     let csv = out.join("comparison.csv");
     crate::fsutil::write_atomic(&csv, report::runs_csv(results, target).as_bytes())
         .with_context(|| format!("writing {}", csv.display()))?;
     let mut written = vec![md, csv];
-    written.extend(figures::comparison(curves, "test accuracy and learning rate", &out.join("comparison"))?);
+    written.extend(figures::comparison(
+        curves,
+        "test accuracy and learning rate",
+        &out.join("comparison"),
+    )?);
     Ok(written)
 }
 
@@ -135,7 +167,11 @@ fn run_or_reuse(
     if same_config && dir.join(files::SUMMARY).exists() {
         let (summary, rows, _) = read_run(dir)?;
         if !matches!(summary.stop_reason, StopReason::Interrupted { .. }) {
-            eprintln!("{}: reusing the finished run in {}", loaded.name(), dir.display());
+            eprintln!(
+                "{}: reusing the finished run in {}",
+                loaded.name(),
+                dir.display()
+            );
             return Ok((summary, rows));
         }
     }

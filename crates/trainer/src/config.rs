@@ -60,7 +60,11 @@ fn default_batch() -> usize {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        Self { batch_size: default_batch(), max_iterations: None, max_epochs: None }
+        Self {
+            batch_size: default_batch(),
+            max_iterations: None,
+            max_epochs: None,
+        }
     }
 }
 
@@ -88,7 +92,11 @@ fn default_eval_batch() -> usize {
 
 impl Default for EvalConfig {
     fn default() -> Self {
-        Self { every: None, at_cycle_end: true, batch_size: default_eval_batch() }
+        Self {
+            every: None,
+            at_cycle_end: true,
+            batch_size: default_eval_batch(),
+        }
     }
 }
 
@@ -136,7 +144,10 @@ fn default_window() -> usize {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { every: default_log_every(), window: default_window() }
+        Self {
+            every: default_log_every(),
+            window: default_window(),
+        }
     }
 }
 
@@ -158,7 +169,10 @@ fn default_ckpt_every() -> u64 {
 
 impl Default for CheckpointConfig {
     fn default() -> Self {
-        Self { every: default_ckpt_every(), at_cycle_end: true }
+        Self {
+            every: default_ckpt_every(),
+            at_cycle_end: true,
+        }
     }
 }
 
@@ -166,11 +180,19 @@ impl Default for CheckpointConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config {path}: `{key}` = {value}: {allowed}")]
-    Invalid { path: PathBuf, key: String, value: String, allowed: String },
+    Invalid {
+        path: PathBuf,
+        key: String,
+        value: String,
+        allowed: String,
+    },
     #[error("--set {arg}: {message}")]
     Override { arg: String, message: String },
 }
@@ -186,7 +208,9 @@ impl LoadedConfig {
     /// The run's name: `name` from the file, else the file's stem.
     pub fn name(&self) -> String {
         self.config.name.clone().unwrap_or_else(|| {
-            self.path.file_stem().map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned())
+            self.path
+                .file_stem()
+                .map_or_else(|| "run".to_owned(), |s| s.to_string_lossy().into_owned())
         })
     }
 }
@@ -198,16 +222,24 @@ impl LoadedConfig {
 /// [`ConfigError`] naming the file and, for bad values, the key, the value and
 /// what is allowed.
 pub fn load(path: &Path, overrides: &[String]) -> Result<LoadedConfig, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
     let config = parse(path, &text, overrides)?;
     validate(path, &config)?;
-    Ok(LoadedConfig { path: path.to_owned(), config })
+    Ok(LoadedConfig {
+        path: path.to_owned(),
+        config,
+    })
 }
 
 /// Parses a config's text (without validating its values).
 pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<RunConfig, ConfigError> {
-    let parse_err = |message: String| ConfigError::Parse { path: path.to_owned(), message };
+    let parse_err = |message: String| ConfigError::Parse {
+        path: path.to_owned(),
+        message,
+    };
     if overrides.is_empty() {
         return toml::from_str(text).map_err(|e| parse_err(e.to_string()));
     }
@@ -221,11 +253,18 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<RunConfig,
 
 /// Applies one `section.key=value` override to a TOML table.
 pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
-    let err = |message: &str| ConfigError::Override { arg: arg.to_owned(), message: message.to_owned() };
-    let (key, raw) = arg.split_once('=').ok_or_else(|| err("expected section.key=value"))?;
+    let err = |message: &str| ConfigError::Override {
+        arg: arg.to_owned(),
+        message: message.to_owned(),
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected section.key=value"))?;
     let parts: Vec<&str> = key.trim().split('.').collect();
     if parts.iter().any(|p| p.is_empty()) {
-        return Err(err("the key must be like `schedule.max_lr` (dot-separated, no empty parts)"));
+        return Err(err(
+            "the key must be like `schedule.max_lr` (dot-separated, no empty parts)",
+        ));
     }
     let value = parse_value(raw.trim());
     let (last, sections) = parts.split_last().ok_or_else(|| err("empty key"))?;
@@ -247,7 +286,9 @@ pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigEr
 fn parse_value(raw: &str) -> toml::Value {
     let wrapped = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&wrapped) {
-        Ok(mut t) => t.remove("v").unwrap_or_else(|| toml::Value::String(raw.to_owned())),
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
         Err(_) => toml::Value::String(raw.to_owned()),
     }
 }
@@ -271,11 +312,21 @@ pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
     }
     if let Some(e) = c.train.max_epochs {
         if !(e.is_finite() && e > 0.0) {
-            return Err(invalid(path, "train.max_epochs", e, "must be a positive number"));
+            return Err(invalid(
+                path,
+                "train.max_epochs",
+                e,
+                "must be a positive number",
+            ));
         }
     }
     if c.train.max_iterations == Some(0) {
-        return Err(invalid(path, "train.max_iterations", 0, "must be at least 1"));
+        return Err(invalid(
+            path,
+            "train.max_iterations",
+            0,
+            "must be at least 1",
+        ));
     }
     if c.train.max_iterations.is_some() && c.train.max_epochs.is_some() {
         return Err(invalid(
@@ -297,13 +348,28 @@ pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
         ));
     }
     if c.eval.every == Some(0) {
-        return Err(invalid(path, "eval.every", 0, "must be at least 1 (iterations)"));
+        return Err(invalid(
+            path,
+            "eval.every",
+            0,
+            "must be at least 1 (iterations)",
+        ));
     }
     if c.log.every == 0 {
-        return Err(invalid(path, "log.every", 0, "must be at least 1 (iterations)"));
+        return Err(invalid(
+            path,
+            "log.every",
+            0,
+            "must be at least 1 (iterations)",
+        ));
     }
     if c.log.window == 0 {
-        return Err(invalid(path, "log.window", 0, "must be at least 1 (iterations)"));
+        return Err(invalid(
+            path,
+            "log.window",
+            0,
+            "must be at least 1 (iterations)",
+        ));
     }
     if let Some(t) = c.stop.target_accuracy {
         if !(t > 0.0 && t <= 1.0) {
@@ -316,11 +382,21 @@ pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
         }
     }
     if c.stop.stop_at_target && c.stop.target_accuracy.is_none() {
-        return Err(invalid(path, "stop.stop_at_target", true, "needs stop.target_accuracy"));
+        return Err(invalid(
+            path,
+            "stop.stop_at_target",
+            true,
+            "needs stop.target_accuracy",
+        ));
     }
     if let Some(m) = c.stop.min_improvement {
         if !(m.is_finite() && m >= 0.0) {
-            return Err(invalid(path, "stop.min_improvement", m, "must be a fraction >= 0"));
+            return Err(invalid(
+                path,
+                "stop.min_improvement",
+                m,
+                "must be a fraction >= 0",
+            ));
         }
     }
     // The schedule's own checks (bounds, step sizes, gamma, ...). Epoch-based
@@ -333,7 +409,11 @@ pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
 }
 
 /// Builds the schedule with the dataset's iterations per epoch.
-pub fn build_schedule(path: &Path, c: &RunConfig, iterations_per_epoch: u64) -> Result<Schedule, ConfigError> {
+pub fn build_schedule(
+    path: &Path,
+    c: &RunConfig,
+    iterations_per_epoch: u64,
+) -> Result<Schedule, ConfigError> {
     c.schedule
         .build(Some(iterations_per_epoch))
         .map_err(|e| invalid(path, "schedule", c.schedule.policy_name(), &e.to_string()))
@@ -358,14 +438,23 @@ mod tests {
         assert_eq!(t["schedule"]["max_lr"].as_float(), Some(0.5));
         assert_eq!(t["stop"]["cycles"].as_integer(), Some(4));
         assert_eq!(t["data"]["dataset"].as_str(), Some("fashion-mnist"));
-        assert_eq!(t["schedule"]["step_values"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            t["schedule"]["step_values"].as_array().map(Vec::len),
+            Some(2)
+        );
     }
 
     #[test]
     fn override_rejects_malformed_arguments() {
         let mut t = toml::Table::new();
-        assert!(matches!(apply_override(&mut t, "nokey"), Err(ConfigError::Override { .. })));
-        assert!(matches!(apply_override(&mut t, "a..b=1"), Err(ConfigError::Override { .. })));
+        assert!(matches!(
+            apply_override(&mut t, "nokey"),
+            Err(ConfigError::Override { .. })
+        ));
+        assert!(matches!(
+            apply_override(&mut t, "a..b=1"),
+            Err(ConfigError::Override { .. })
+        ));
         apply_override(&mut t, "seed=3").unwrap();
         let e = apply_override(&mut t, "seed.x=1").unwrap_err();
         assert!(e.to_string().contains("`seed` is a value"), "{e}");

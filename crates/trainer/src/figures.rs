@@ -35,20 +35,32 @@ fn mean_accuracy(runs: &[Vec<Row>]) -> Vec<(f64, f64)> {
         }
     }
     points.sort_by_key(|p| p.0);
-    points.into_iter().map(|(i, s, n)| (i as f64, 100.0 * s / n as f64)).collect()
+    points
+        .into_iter()
+        .map(|(i, s, n)| (i as f64, 100.0 * s / n as f64))
+        .collect()
 }
 
 /// The schedule's LR at up to `samples` evenly spaced iterations (every one for short runs).
 fn lr_curve(schedule: &Schedule, iterations: u64, samples: u64) -> Vec<(f64, f64)> {
     let stride = (iterations / samples.max(1)).max(1);
-    (0..iterations).step_by(stride as usize).map(|i| (i as f64, schedule.lr(i))).collect()
+    (0..iterations)
+        .step_by(stride as usize)
+        .map(|i| (i as f64, schedule.lr(i)))
+        .collect()
 }
 
 /// Writes `<stem>.svg` and `<stem>.png`: accuracy on top, LR beneath.
 pub fn comparison(curves: &[Curve], title: &str, stem: &Path) -> Result<Vec<PathBuf>> {
     let accuracy = Panel {
         y_label: "test accuracy (%)".into(),
-        series: curves.iter().map(|c| Series { label: c.label.clone(), points: mean_accuracy(&c.runs) }).collect(),
+        series: curves
+            .iter()
+            .map(|c| Series {
+                label: c.label.clone(),
+                points: mean_accuracy(&c.runs),
+            })
+            .collect(),
         log_y: false,
         markers: Vec::new(),
     };
@@ -60,14 +72,23 @@ pub fn comparison(curves: &[Curve], title: &str, stem: &Path) -> Result<Vec<Path
                 label: c.label.clone(),
                 points: match &c.schedule {
                     Some(s) => lr_curve(s, c.iterations, 4000),
-                    None => c.runs.first().map(|rows| rows.iter().map(|r| (r.iteration as f64, r.lr)).collect()).unwrap_or_default(),
+                    None => c
+                        .runs
+                        .first()
+                        .map(|rows| rows.iter().map(|r| (r.iteration as f64, r.lr)).collect())
+                        .unwrap_or_default(),
                 },
             })
             .collect(),
         log_y: false,
         markers: Vec::new(),
     };
-    let fig = Figure { title: title.to_owned(), x_label: "iteration".into(), log_x: false, panels: vec![accuracy, lr] };
+    let fig = Figure {
+        title: title.to_owned(),
+        x_label: "iteration".into(),
+        log_x: false,
+        panels: vec![accuracy, lr],
+    };
     write_both(&fig, stem)
 }
 

@@ -60,32 +60,63 @@ pub fn to_csv(rows: &[Row]) -> String {
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
     #[error("cannot read {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path} line {line}: {message}")]
-    Format { path: String, line: usize, message: String },
+    Format {
+        path: String,
+        line: usize,
+        message: String,
+    },
 }
 
 /// Reads a `metrics.csv` written by [`to_csv`].
 pub fn read_csv(path: &Path) -> Result<Vec<Row>, MetricsError> {
     let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read { path: p.clone(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read {
+        path: p.clone(),
+        source,
+    })?;
     let mut lines = text.lines();
     if lines.next() != Some(CSV_HEADER) {
-        return Err(MetricsError::Format { path: p, line: 1, message: format!("expected the header `{CSV_HEADER}`") });
+        return Err(MetricsError::Format {
+            path: p,
+            line: 1,
+            message: format!("expected the header `{CSV_HEADER}`"),
+        });
     }
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
-        let bad = |message: String| MetricsError::Format { path: p.clone(), line: i + 2, message };
+        let bad = |message: String| MetricsError::Format {
+            path: p.clone(),
+            line: i + 2,
+            message,
+        };
         let f: Vec<&str> = line.split(',').collect();
         if f.len() != 10 {
             return Err(bad(format!("expected 10 fields, found {}", f.len())));
         }
-        let num = |s: &str| s.parse::<f64>().map_err(|_| bad(format!("`{s}` is not a number")));
-        let maybe = |s: &str| if s.is_empty() { Ok(None) } else { num(s).map(Some) };
+        let num = |s: &str| {
+            s.parse::<f64>()
+                .map_err(|_| bad(format!("`{s}` is not a number")))
+        };
+        let maybe = |s: &str| {
+            if s.is_empty() {
+                Ok(None)
+            } else {
+                num(s).map(Some)
+            }
+        };
         rows.push(Row {
-            iteration: f[0].parse().map_err(|_| bad(format!("`{}` is not an iteration", f[0])))?,
+            iteration: f[0]
+                .parse()
+                .map_err(|_| bad(format!("`{}` is not an iteration", f[0])))?,
             epoch: num(f[1])?,
-            cycle: f[2].parse().map_err(|_| bad(format!("`{}` is not a cycle", f[2])))?,
+            cycle: f[2]
+                .parse()
+                .map_err(|_| bad(format!("`{}` is not a cycle", f[2])))?,
             lr: num(f[3])?,
             momentum: maybe(f[4])?,
             train_loss: num(f[5])?,
@@ -110,7 +141,13 @@ pub struct Smoother {
 
 impl Smoother {
     pub fn new(window: usize) -> Self {
-        Self { window: window.max(1), items: VecDeque::with_capacity(window.max(1) + 1), loss_sum: 0.0, correct: 0, count: 0 }
+        Self {
+            window: window.max(1),
+            items: VecDeque::with_capacity(window.max(1) + 1),
+            loss_sum: 0.0,
+            correct: 0,
+            count: 0,
+        }
     }
 
     /// Adds one iteration's summed loss, correct predictions and batch size.
@@ -131,13 +168,24 @@ impl Smoother {
     /// Mean loss per example over the window (NaN when empty).
     pub fn loss(&self) -> f64 {
         // Recomputed from the items so that subtraction never drifts.
-        let (l, n) = self.items.iter().fold((0.0, 0), |(l, n), it| (l + it.0, n + it.2));
-        if n == 0 { f64::NAN } else { l / n as f64 }
+        let (l, n) = self
+            .items
+            .iter()
+            .fold((0.0, 0), |(l, n), it| (l + it.0, n + it.2));
+        if n == 0 {
+            f64::NAN
+        } else {
+            l / n as f64
+        }
     }
 
     /// Accuracy over the window (NaN when empty).
     pub fn accuracy(&self) -> f64 {
-        if self.count == 0 { f64::NAN } else { self.correct as f64 / self.count as f64 }
+        if self.count == 0 {
+            f64::NAN
+        } else {
+            self.correct as f64 / self.count as f64
+        }
     }
 }
 
@@ -183,8 +231,30 @@ mod tests {
     #[test]
     fn csv_round_trips() {
         let rows = vec![
-            Row { iteration: 100, epoch: 0.1667, cycle: 0, lr: 0.0015, momentum: Some(0.9), train_loss: 0.5, train_accuracy: 0.8, test_loss: None, test_accuracy: None, elapsed_seconds: 1.5 },
-            Row { iteration: 200, epoch: 0.3333, cycle: 0, lr: 0.002, momentum: None, train_loss: 0.25, train_accuracy: 0.9, test_loss: Some(0.3), test_accuracy: Some(0.91), elapsed_seconds: 3.0 },
+            Row {
+                iteration: 100,
+                epoch: 0.1667,
+                cycle: 0,
+                lr: 0.0015,
+                momentum: Some(0.9),
+                train_loss: 0.5,
+                train_accuracy: 0.8,
+                test_loss: None,
+                test_accuracy: None,
+                elapsed_seconds: 1.5,
+            },
+            Row {
+                iteration: 200,
+                epoch: 0.3333,
+                cycle: 0,
+                lr: 0.002,
+                momentum: None,
+                train_loss: 0.25,
+                train_accuracy: 0.9,
+                test_loss: Some(0.3),
+                test_accuracy: Some(0.91),
+                elapsed_seconds: 3.0,
+            },
         ];
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("metrics.csv");

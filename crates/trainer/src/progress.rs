@@ -32,7 +32,9 @@ pub struct Status {
 
 impl Status {
     fn line(&self) -> String {
-        let acc = self.test_accuracy.map_or_else(|| "-".to_owned(), |a| format!("{:.2}%", a * 100.0));
+        let acc = self
+            .test_accuracy
+            .map_or_else(|| "-".to_owned(), |a| format!("{:.2}%", a * 100.0));
         format!(
             "ep {:.2} cyc {} lr {:.3e} loss {:.4} test {} {:.0} img/s",
             self.epoch, self.cycle, self.lr, self.train_loss, acc, self.images_per_sec
@@ -55,7 +57,8 @@ impl Reporter {
             Mode::Plain => (None, true),
             Mode::Auto if !terminal => (None, true),
             Mode::Auto => {
-                let bar = ProgressBar::with_draw_target(Some(end), ProgressDrawTarget::stderr_with_hz(4));
+                let bar =
+                    ProgressBar::with_draw_target(Some(end), ProgressDrawTarget::stderr_with_hz(4));
                 let style = ProgressStyle::with_template(
                     "{prefix} [{bar:30.cyan/blue}] {pos}/{len} {msg} (ETA {eta})",
                 )
@@ -68,7 +71,11 @@ impl Reporter {
                 (Some(bar), false)
             }
         };
-        Self { bar, plain, name: name.to_owned() }
+        Self {
+            bar,
+            plain,
+            name: name.to_owned(),
+        }
     }
 
     /// Updates the bar (cheap; call at every log point).

@@ -57,14 +57,26 @@ fn sweep_config(o: &RangeOptions, iterations: u64) -> Result<ScheduleConfig> {
         Sweep::Linear => "range_linear",
         Sweep::Exp => "range_exp",
     };
-    let text = format!("policy = \"{policy}\"\nmin_lr = {:e}\nmax_lr = {:e}\niterations = {iterations}\n", o.min_lr, o.max_lr);
-    toml::from_str(&text).with_context(|| format!("the sweep --min-lr {} --max-lr {}", o.min_lr, o.max_lr))
+    let text = format!(
+        "policy = \"{policy}\"\nmin_lr = {:e}\nmax_lr = {:e}\niterations = {iterations}\n",
+        o.min_lr, o.max_lr
+    );
+    toml::from_str(&text)
+        .with_context(|| format!("the sweep --min-lr {} --max-lr {}", o.min_lr, o.max_lr))
 }
 
 /// Runs the range test for a config and writes its outputs to `run_opts.out_dir`.
-pub fn range_test(loaded: &LoadedConfig, o: &RangeOptions, run_opts: &RunOptions) -> Result<RangeOutcome> {
+pub fn range_test(
+    loaded: &LoadedConfig,
+    o: &RangeOptions,
+    run_opts: &RunOptions,
+) -> Result<RangeOutcome> {
     if !(o.min_lr > 0.0 && o.max_lr > o.min_lr && o.max_lr.is_finite()) {
-        bail!("the sweep needs 0 < --min-lr < --max-lr (got {} and {})", o.min_lr, o.max_lr);
+        bail!(
+            "the sweep needs 0 < --min-lr < --max-lr (got {} and {})",
+            o.min_lr,
+            o.max_lr
+        );
     }
     if o.evals < 3 {
         bail!("--evals must be at least 3 (got {})", o.evals);
@@ -113,7 +125,8 @@ pub fn range_test(loaded: &LoadedConfig, o: &RangeOptions, run_opts: &RunOptions
         let _ = writeln!(csv, "{},{},{},{}", p.0, p.1, p.2, p.3);
     }
     let csv_path = out.join("range_test.csv");
-    write_atomic(&csv_path, csv.as_bytes()).with_context(|| format!("writing {}", csv_path.display()))?;
+    write_atomic(&csv_path, csv.as_bytes())
+        .with_context(|| format!("writing {}", csv_path.display()))?;
     let mut files = vec![csv_path];
 
     let mut markers = Vec::new();
@@ -136,7 +149,8 @@ pub fn range_test(loaded: &LoadedConfig, o: &RangeOptions, run_opts: &RunOptions
             round_sig(s.max_lr),
         );
         let p = out.join("suggested.toml");
-        write_atomic(&p, schedule_toml.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
+        write_atomic(&p, schedule_toml.as_bytes())
+            .with_context(|| format!("writing {}", p.display()))?;
         files.push(p);
         // The whole config with the suggested schedule, trainable as is.
         let mut run_cfg = loaded.config.clone();
@@ -151,7 +165,11 @@ pub fn range_test(loaded: &LoadedConfig, o: &RangeOptions, run_opts: &RunOptions
         run_cfg.stop.cycles = Some(4);
         run_cfg.stop.at_cycle_end = true;
         let p = out.join("suggested_run.toml");
-        let text = format!("# {} with the schedule suggested by `clr range-test`: 4 cycles.\n{}", loaded.path.display(), config::to_toml(&run_cfg));
+        let text = format!(
+            "# {} with the schedule suggested by `clr range-test`: 4 cycles.\n{}",
+            loaded.path.display(),
+            config::to_toml(&run_cfg)
+        );
         write_atomic(&p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
         files.push(p);
         suggested_toml = Some(schedule_toml);
@@ -167,20 +185,33 @@ pub fn range_test(loaded: &LoadedConfig, o: &RangeOptions, run_opts: &RunOptions
         panels: vec![
             Panel {
                 y_label: "test accuracy (%)".into(),
-                series: vec![Series { label: "test accuracy".into(), points: points.iter().map(|p| (p.1, 100.0 * p.3)).collect() }],
+                series: vec![Series {
+                    label: "test accuracy".into(),
+                    points: points.iter().map(|p| (p.1, 100.0 * p.3)).collect(),
+                }],
                 log_y: false,
                 markers: markers.clone(),
             },
             Panel {
                 y_label: "training loss".into(),
-                series: vec![Series { label: "training loss".into(), points: points.iter().map(|p| (p.1, p.2)).collect() }],
+                series: vec![Series {
+                    label: "training loss".into(),
+                    points: points.iter().map(|p| (p.1, p.2)).collect(),
+                }],
                 log_y: false,
                 markers,
             },
         ],
     };
     files.extend(figures::write_both(&fig, &out.join("range_test"))?);
-    Ok(RangeOutcome { points, accuracy, loss, suggested_toml, files, stop: outcome.summary.stop_reason })
+    Ok(RangeOutcome {
+        points,
+        accuracy,
+        loss,
+        suggested_toml,
+        files,
+        stop: outcome.summary.stop_reason,
+    })
 }
 
 /// Rounds to 2 significant digits (bounds read from a noisy curve carry no more).

@@ -22,7 +22,9 @@ pub struct RunResult {
 
 /// The first evaluated iteration whose test accuracy reaches `target`.
 pub fn iterations_to_target(rows: &[Row], target: f64) -> Option<u64> {
-    rows.iter().find(|r| r.test_accuracy.is_some_and(|a| a >= target)).map(|r| r.iteration)
+    rows.iter()
+        .find(|r| r.test_accuracy.is_some_and(|a| a >= target))
+        .map(|r| r.iteration)
 }
 
 /// Mean and sample standard deviation (0 for a single value); None when empty.
@@ -32,7 +34,11 @@ pub fn mean_std(xs: &[f64]) -> Option<(f64, f64)> {
     }
     let n = xs.len() as f64;
     let mean = xs.iter().sum::<f64>() / n;
-    let var = if xs.len() > 1 { xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    let var = if xs.len() > 1 {
+        xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
     Some((mean, var.sqrt()))
 }
 
@@ -71,8 +77,11 @@ pub fn summarize(results: &[RunResult], target: Option<f64>) -> Vec<Line> {
             let finals: Vec<f64> = group.iter().filter_map(|r| r.final_accuracy).collect();
             let bests: Vec<f64> = group.iter().filter_map(|r| r.best_accuracy).collect();
             let to_target = target.and_then(|t| {
-                let hits: Vec<f64> =
-                    group.iter().filter_map(|r| iterations_to_target(&r.rows, t)).map(|i| i as f64).collect();
+                let hits: Vec<f64> = group
+                    .iter()
+                    .filter_map(|r| iterations_to_target(&r.rows, t))
+                    .map(|i| i as f64)
+                    .collect();
                 mean_std(&hits).map(|(m, _)| (m, hits.len()))
             });
             Line {
@@ -80,12 +89,14 @@ pub fn summarize(results: &[RunResult], target: Option<f64>) -> Vec<Line> {
                 policy: group[0].policy.clone(),
                 lr_range: group[0].lr_range.clone(),
                 runs: group.len(),
-                iterations: group.iter().map(|r| r.iterations as f64).sum::<f64>() / group.len() as f64,
+                iterations: group.iter().map(|r| r.iterations as f64).sum::<f64>()
+                    / group.len() as f64,
                 final_accuracy: mean_std(&finals),
                 best_accuracy: mean_std(&bests),
                 to_target,
                 speedup: None,
-                wall_seconds: group.iter().map(|r| r.wall_seconds).sum::<f64>() / group.len() as f64,
+                wall_seconds: group.iter().map(|r| r.wall_seconds).sum::<f64>()
+                    / group.len() as f64,
             }
         })
         .collect();
@@ -122,7 +133,10 @@ fn target_cell(l: &Line) -> String {
 /// The comparison as a Markdown table.
 pub fn markdown(lines: &[Line], target: Option<f64>) -> String {
     let mut s = String::new();
-    let target_col = target.map_or_else(|| "iterations to target".to_owned(), |t| format!("iterations to {:.1}%", t * 100.0));
+    let target_col = target.map_or_else(
+        || "iterations to target".to_owned(),
+        |t| format!("iterations to {:.1}%", t * 100.0),
+    );
     let _ = writeln!(
         s,
         "| config | policy | LR range | runs | iterations | final test acc % | best test acc % | {target_col} | speed-up | wall time (s) |"
@@ -139,8 +153,13 @@ pub fn markdown(lines: &[Line], target: Option<f64>) -> String {
             l.iterations,
             pct(l.final_accuracy, l.runs),
             pct(l.best_accuracy, l.runs),
-            if target.is_some() { target_cell(l) } else { "-".to_owned() },
-            l.speedup.map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x")),
+            if target.is_some() {
+                target_cell(l)
+            } else {
+                "-".to_owned()
+            },
+            l.speedup
+                .map_or_else(|| "-".to_owned(), |x| format!("{x:.2}x")),
             l.wall_seconds
         );
     }
@@ -164,7 +183,10 @@ pub fn runs_csv(results: &[RunResult], target: Option<f64>) -> String {
             r.iterations,
             opt(r.final_accuracy),
             opt(r.best_accuracy),
-            target.and_then(|t| iterations_to_target(&r.rows, t)).map(|i| i.to_string()).unwrap_or_default(),
+            target
+                .and_then(|t| iterations_to_target(&r.rows, t))
+                .map(|i| i.to_string())
+                .unwrap_or_default(),
             r.wall_seconds,
             r.stop.replace('"', "'")
         );
@@ -202,7 +224,10 @@ mod tests {
             best_accuracy: accs.iter().map(|a| a.1).reduce(f64::max),
             wall_seconds: 10.0,
             stop: "done".into(),
-            rows: accs.iter().flat_map(|&(i, a)| [row(i - 50, None), row(i, Some(a))]).collect(),
+            rows: accs
+                .iter()
+                .flat_map(|&(i, a)| [row(i - 50, None), row(i, Some(a))])
+                .collect(),
         }
     }
 
@@ -243,7 +268,10 @@ mod tests {
         let (m, _) = lines[0].final_accuracy.unwrap();
         assert!((m - 0.975).abs() < 1e-12);
         let md = markdown(&lines, Some(0.97));
-        assert!(md.contains("| clr | clr | 0.1 | 2 | 1000 | 98.00 ± 0.00 |"), "{md}");
+        assert!(
+            md.contains("| clr | clr | 0.1 | 2 | 1000 | 98.00 ± 0.00 |"),
+            "{md}"
+        );
         assert!(md.contains("3.33x"), "{md}");
         assert!(md.contains("not reached"), "{md}");
     }

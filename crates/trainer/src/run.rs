@@ -62,7 +62,9 @@ pub mod files {
 
 /// A deterministic 64-bit mix (splitmix64) of a seed and a counter.
 pub fn mix(seed: u64, n: u64) -> u64 {
-    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(0xD1B5_4A32_D192_ED03);
+    let mut z = seed
+        ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(0xD1B5_4A32_D192_ED03);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
@@ -78,7 +80,11 @@ struct EpochOrders {
 
 impl EpochOrders {
     fn new(n: usize, seed: u64) -> Self {
-        Self { n, seed, cache: [(u64::MAX, Vec::new()), (u64::MAX, Vec::new())] }
+        Self {
+            n,
+            seed,
+            cache: [(u64::MAX, Vec::new()), (u64::MAX, Vec::new())],
+        }
     }
 
     fn index(&mut self, global: u64) -> usize {
@@ -119,7 +125,11 @@ impl Evaluator {
     pub fn run(&mut self, net: &mut Network, split: &Split) -> (f64, f64) {
         let mut total = BatchStats::default();
         for chunk in self.indices.chunks(self.batch) {
-            let x = if chunk.len() == self.batch { &mut self.x } else { self.x_tail.as_mut().unwrap_or(&mut self.x) };
+            let x = if chunk.len() == self.batch {
+                &mut self.x
+            } else {
+                self.x_tail.as_mut().unwrap_or(&mut self.x)
+            };
             split.fill_batch(chunk, x, &mut self.y);
             let s = net.evaluate(x.view(), &self.y);
             total.loss_sum += s.loss_sum;
@@ -170,9 +180,18 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     }
     let ipe = n_train as f64 / batch as f64;
     let schedule = config::build_schedule(&loaded.path, cfg, ipe.round().max(1.0) as u64)?;
-    let plan = stop::plan(&cfg.train, &cfg.stop, &schedule, ipe, cfg.schedule.policy_name())
-        .with_context(|| format!("config {}", loaded.path.display()))?;
-    let eval_every = cfg.eval.every.unwrap_or_else(|| ipe.round().max(1.0) as u64);
+    let plan = stop::plan(
+        &cfg.train,
+        &cfg.stop,
+        &schedule,
+        ipe,
+        cfg.schedule.policy_name(),
+    )
+    .with_context(|| format!("config {}", loaded.path.display()))?;
+    let eval_every = cfg
+        .eval
+        .every
+        .unwrap_or_else(|| ipe.round().max(1.0) as u64);
 
     let mut net = Network::new(&cfg.model, data.shape, data.classes.len(), cfg.seed)
         .with_context(|| format!("config {}: [model]", loaded.path.display()))?;
@@ -203,9 +222,16 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
                         st.threads
                     );
                 }
-                eprintln!("resuming {name} from {} (iteration {})", ckpt.display(), st.iteration);
+                eprintln!(
+                    "resuming {name} from {} (iteration {})",
+                    ckpt.display(),
+                    st.iteration
+                );
             }
-            None => eprintln!("no checkpoint in {}: starting {name} from the beginning", out.display()),
+            None => eprintln!(
+                "no checkpoint in {}: starting {name} from the beginning",
+                out.display()
+            ),
         }
         reporter_start = st.iteration;
     } else {
@@ -236,7 +262,11 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     let elapsed_base = st.elapsed_seconds;
     let train_base = st.train_seconds;
     let mut train_time = 0.0f64;
-    let mut last_test: Option<(f64, f64)> = st.rows.iter().rev().find_map(|r| Some((r.test_loss?, r.test_accuracy?)));
+    let mut last_test: Option<(f64, f64)> = st
+        .rows
+        .iter()
+        .rev()
+        .find_map(|r| Some((r.test_loss?, r.test_accuracy?)));
     let mut stop_reason = None;
     let mut min_loss = f64::INFINITY;
 
@@ -246,7 +276,9 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
             st.train_seconds = train_base + train_time;
             checkpoint::save(out, &net, &opt, &st)?;
             write_metrics(out, &st.rows)?;
-            stop_reason = Some(StopReason::Interrupted { iteration: st.iteration });
+            stop_reason = Some(StopReason::Interrupted {
+                iteration: st.iteration,
+            });
             break;
         }
         let it = st.iteration;
@@ -262,7 +294,10 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         let stats = net.forward_backward(x.view(), &y, mix(cfg.seed, it));
         let loss = stats.loss_sum / stats.count.max(1) as f64;
         if !loss.is_finite() {
-            stop_reason = Some(StopReason::Diverged { iteration: it, loss });
+            stop_reason = Some(StopReason::Diverged {
+                iteration: it,
+                loss,
+            });
             break;
         }
         opt.step(&mut net, lr, momentum);
@@ -272,7 +307,8 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         let done = st.iteration;
 
         let cycle_end = schedule.is_cycle_end(done);
-        let eval_now = done % eval_every == 0 || (cfg.eval.at_cycle_end && cycle_end) || done == plan.end;
+        let eval_now =
+            done % eval_every == 0 || (cfg.eval.at_cycle_end && cycle_end) || done == plan.end;
         let mut stop_now = None;
         if eval_now {
             let (test_loss, test_acc) = evaluator.run(&mut net, &data.test);
@@ -284,14 +320,22 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
                 if st.iterations_to_target.is_none() && test_acc >= target {
                     st.iterations_to_target = Some(done);
                     if cfg.stop.stop_at_target {
-                        stop_now = Some(StopReason::Target { iteration: done, accuracy: test_acc, target });
+                        stop_now = Some(StopReason::Target {
+                            iteration: done,
+                            accuracy: test_acc,
+                            target,
+                        });
                     }
                 }
             }
             if cycle_end {
                 if let Some(threshold) = cfg.stop.min_improvement {
                     if let Some(gain) = st.plateau.at_cycle_end(test_acc, threshold) {
-                        stop_now.get_or_insert(StopReason::Plateau { iteration: done, gain, threshold });
+                        stop_now.get_or_insert(StopReason::Plateau {
+                            iteration: done,
+                            gain,
+                            threshold,
+                        });
                     }
                 }
             }
@@ -318,14 +362,19 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
                 lr,
                 train_loss: st.smoother.loss(),
                 test_accuracy: last_test.map(|t| t.1),
-                images_per_sec: ((done - reporter_start) * batch as u64) as f64 / train_time.max(1e-9),
+                images_per_sec: ((done - reporter_start) * batch as u64) as f64
+                    / train_time.max(1e-9),
             };
             reporter.update(&status);
             if let Some(ratio) = opts.stop_on_loss_ratio {
                 let l = st.smoother.loss();
                 min_loss = min_loss.min(l);
                 if l > ratio * min_loss {
-                    stop_now.get_or_insert(StopReason::LossExploded { iteration: done, loss: l, min_loss });
+                    stop_now.get_or_insert(StopReason::LossExploded {
+                        iteration: done,
+                        loss: l,
+                        min_loss,
+                    });
                 }
             }
             if eval_now {
@@ -334,7 +383,10 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
             }
         }
         let periodic = cfg.checkpoint.every > 0 && done % cfg.checkpoint.every == 0;
-        if done < plan.end && stop_now.is_none() && (periodic || (cfg.checkpoint.at_cycle_end && cycle_end)) {
+        if done < plan.end
+            && stop_now.is_none()
+            && (periodic || (cfg.checkpoint.at_cycle_end && cycle_end))
+        {
             st.elapsed_seconds = elapsed_base + session_start.elapsed().as_secs_f64();
             st.train_seconds = train_base + train_time;
             checkpoint::save(out, &net, &opt, &st)?;
@@ -347,14 +399,20 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     reporter.finish();
 
     let stop_reason = stop_reason.unwrap_or(match plan.cycles {
-        Some(cycles) => StopReason::Cycles { cycles, iterations: st.iteration },
-        None => StopReason::Length { iterations: st.iteration },
+        Some(cycles) => StopReason::Cycles {
+            cycles,
+            iterations: st.iteration,
+        },
+        None => StopReason::Length {
+            iterations: st.iteration,
+        },
     });
     let diverged = matches!(stop_reason, StopReason::Diverged { .. });
     let interrupted = matches!(stop_reason, StopReason::Interrupted { .. });
     write_metrics(out, &st.rows)?;
     if !diverged && !interrupted {
-        net.save(&out.join(files::WEIGHTS)).context("saving the final weights")?;
+        net.save(&out.join(files::WEIGHTS))
+            .context("saving the final weights")?;
     }
     let train_seconds = train_base + train_time;
     let images = (st.iteration - reporter_start) * batch as u64;
@@ -375,7 +433,11 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         iterations_to_target: st.iterations_to_target,
         stop_reason: stop_reason.clone(),
         wall_seconds: elapsed_base + session_start.elapsed().as_secs_f64(),
-        train_images_per_sec: if train_time > 0.0 { images as f64 / train_time } else { 0.0 },
+        train_images_per_sec: if train_time > 0.0 {
+            images as f64 / train_time
+        } else {
+            0.0
+        },
         clr_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
     let _ = train_seconds;
@@ -383,12 +445,17 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     write_atomic(&out.join(files::SUMMARY), &json)
         .with_context(|| format!("writing {}", out.join(files::SUMMARY).display()))?;
     reporter.message(&format!("{name}: {stop_reason}"));
-    Ok(Outcome { summary, rows: st.rows, out_dir: out.clone() })
+    Ok(Outcome {
+        summary,
+        rows: st.rows,
+        out_dir: out.clone(),
+    })
 }
 
 fn write_metrics(out: &Path, rows: &[Row]) -> Result<()> {
     let path = out.join(files::METRICS);
-    write_atomic(&path, metrics::to_csv(rows).as_bytes()).with_context(|| format!("writing {}", path.display()))
+    write_atomic(&path, metrics::to_csv(rows).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// Creates the run directory; refuses to overwrite a finished or started run
@@ -404,11 +471,13 @@ fn prepare_dir(out: &Path, opts: &RunOptions) -> Result<()> {
         }
         std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
     }
-    std::fs::create_dir_all(out).with_context(|| format!("creating the run directory {}", out.display()))
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("creating the run directory {}", out.display()))
 }
 
 /// The hint printed when a run diverges.
-pub const DIVERGENCE_HINT: &str = "the learning rate is too high for this model: lower `max_lr` (or `base_lr` for \
+pub const DIVERGENCE_HINT: &str =
+    "the learning rate is too high for this model: lower `max_lr` (or `base_lr` for \
      fixed schedules), or run `clr range-test CONFIG` to find bounds where accuracy still rises";
 
 /// A short label for a schedule's LR range.

@@ -17,13 +17,25 @@ pub enum StopReason {
     /// The requested number of whole cycles was trained.
     Cycles { cycles: u64, iterations: u64 },
     /// Test accuracy rose by less than the threshold since the previous cycle end.
-    Plateau { iteration: u64, gain: f64, threshold: f64 },
+    Plateau {
+        iteration: u64,
+        gain: f64,
+        threshold: f64,
+    },
     /// Test accuracy reached the target.
-    Target { iteration: u64, accuracy: f64, target: f64 },
+    Target {
+        iteration: u64,
+        accuracy: f64,
+        target: f64,
+    },
     /// The loss became NaN or infinite.
     Diverged { iteration: u64, loss: f64 },
     /// The smoothed loss grew past a multiple of its minimum (range test).
-    LossExploded { iteration: u64, loss: f64, min_loss: f64 },
+    LossExploded {
+        iteration: u64,
+        loss: f64,
+        min_loss: f64,
+    },
     /// Interrupted (Ctrl-C); a checkpoint was written.
     Interrupted { iteration: u64 },
 }
@@ -70,7 +82,9 @@ pub struct Plan {
 pub enum PlanError {
     #[error("`stop.{key}` needs a cyclic schedule (policy `{policy}` has no cycles)")]
     NotCyclic { key: &'static str, policy: String },
-    #[error("the run's length is not set: give train.max_iterations, train.max_epochs or stop.cycles")]
+    #[error(
+        "the run's length is not set: give train.max_iterations, train.max_epochs or stop.cycles"
+    )]
     NoLength,
 }
 
@@ -92,7 +106,10 @@ pub fn plan(
         if cyclic {
             Ok(())
         } else {
-            Err(PlanError::NotCyclic { key, policy: policy.to_owned() })
+            Err(PlanError::NotCyclic {
+                key,
+                policy: policy.to_owned(),
+            })
         }
     };
     let length = match (train.max_iterations, train.max_epochs) {
@@ -105,10 +122,12 @@ pub fn plan(
             needs_cycles("cycles")?;
             let mut end = 0;
             for _ in 0..k {
-                end = schedule.next_cycle_end(end + 1).ok_or(PlanError::NotCyclic {
-                    key: "cycles",
-                    policy: policy.to_owned(),
-                })?;
+                end = schedule
+                    .next_cycle_end(end + 1)
+                    .ok_or(PlanError::NotCyclic {
+                        key: "cycles",
+                        policy: policy.to_owned(),
+                    })?;
             }
             Some(end)
         }
@@ -119,13 +138,22 @@ pub fn plan(
     }
     let round = stop.at_cycle_end || stop.cycles.is_some();
     let capped = match length {
-        Some(n) if round => schedule.next_cycle_end(n).unwrap_or(n),
+        Some(n) if round => Some(schedule.next_cycle_end(n).unwrap_or(n)),
         other => other,
     };
     match (cycles_end, capped) {
-        (Some(c), Some(l)) if l < c => Ok(Plan { end: l, cycles: None }),
-        (Some(c), _) => Ok(Plan { end: c, cycles: stop.cycles }),
-        (None, Some(l)) => Ok(Plan { end: l, cycles: None }),
+        (Some(c), Some(l)) if l < c => Ok(Plan {
+            end: l,
+            cycles: None,
+        }),
+        (Some(c), _) => Ok(Plan {
+            end: c,
+            cycles: stop.cycles,
+        }),
+        (None, Some(l)) => Ok(Plan {
+            end: l,
+            cycles: None,
+        }),
         (None, None) => Err(PlanError::NoLength),
     }
 }
@@ -152,9 +180,10 @@ mod tests {
     use clr_core::ScheduleConfig;
 
     fn tri(step: u64) -> Schedule {
-        let cfg: ScheduleConfig =
-            toml::from_str(&format!("policy = \"triangular\"\nbase_lr = 0.1\nmax_lr = 1.0\nstep_size = {step}\n"))
-                .unwrap();
+        let cfg: ScheduleConfig = toml::from_str(&format!(
+            "policy = \"triangular\"\nbase_lr = 0.1\nmax_lr = 1.0\nstep_size = {step}\n"
+        ))
+        .unwrap();
         cfg.build(None).unwrap()
     }
 
@@ -164,51 +193,142 @@ mod tests {
     }
 
     fn train(n: Option<u64>, e: Option<f64>) -> TrainConfig {
-        TrainConfig { batch_size: 100, max_iterations: n, max_epochs: e }
+        TrainConfig {
+            batch_size: 100,
+            max_iterations: n,
+            max_epochs: e,
+        }
     }
 
     #[test]
     fn cycles_end_at_multiples_of_the_cycle_length() {
-        let stop = StopConfig { cycles: Some(4), ..Default::default() };
+        let stop = StopConfig {
+            cycles: Some(4),
+            ..Default::default()
+        };
         let p = plan(&train(None, None), &stop, &tri(600), 600.0, "triangular").unwrap();
-        assert_eq!(p, Plan { end: 4800, cycles: Some(4) });
+        assert_eq!(
+            p,
+            Plan {
+                end: 4800,
+                cycles: Some(4)
+            }
+        );
     }
 
     #[test]
     fn a_cap_mid_cycle_is_rounded_up_to_the_cycle_end() {
-        let stop = StopConfig { at_cycle_end: true, ..Default::default() };
-        let p = plan(&train(Some(1000), None), &stop, &tri(300), 600.0, "triangular").unwrap();
+        let stop = StopConfig {
+            at_cycle_end: true,
+            ..Default::default()
+        };
+        let p = plan(
+            &train(Some(1000), None),
+            &stop,
+            &tri(300),
+            600.0,
+            "triangular",
+        )
+        .unwrap();
         assert_eq!(p.end, 1200);
-        let p = plan(&train(Some(1200), None), &stop, &tri(300), 600.0, "triangular").unwrap();
+        let p = plan(
+            &train(Some(1200), None),
+            &stop,
+            &tri(300),
+            600.0,
+            "triangular",
+        )
+        .unwrap();
         assert_eq!(p.end, 1200);
-        let p = plan(&train(None, Some(2.5)), &stop, &tri(300), 600.0, "triangular").unwrap();
+        let p = plan(
+            &train(None, Some(2.5)),
+            &stop,
+            &tri(300),
+            600.0,
+            "triangular",
+        )
+        .unwrap();
         assert_eq!(p.end, 1800);
     }
 
     #[test]
     fn without_rounding_the_length_is_exact() {
-        let p = plan(&train(Some(1000), None), &StopConfig::default(), &tri(300), 600.0, "triangular").unwrap();
-        assert_eq!(p, Plan { end: 1000, cycles: None });
-        let p = plan(&train(None, Some(1.5)), &StopConfig::default(), &fixed(), 600.0, "fixed").unwrap();
+        let p = plan(
+            &train(Some(1000), None),
+            &StopConfig::default(),
+            &tri(300),
+            600.0,
+            "triangular",
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            Plan {
+                end: 1000,
+                cycles: None
+            }
+        );
+        let p = plan(
+            &train(None, Some(1.5)),
+            &StopConfig::default(),
+            &fixed(),
+            600.0,
+            "fixed",
+        )
+        .unwrap();
         assert_eq!(p.end, 900);
     }
 
     #[test]
     fn a_shorter_cap_wins_over_the_cycle_count() {
-        let stop = StopConfig { cycles: Some(10), ..Default::default() };
-        let p = plan(&train(Some(1300), None), &stop, &tri(300), 600.0, "triangular").unwrap();
-        assert_eq!(p, Plan { end: 1800, cycles: None });
+        let stop = StopConfig {
+            cycles: Some(10),
+            ..Default::default()
+        };
+        let p = plan(
+            &train(Some(1300), None),
+            &stop,
+            &tri(300),
+            600.0,
+            "triangular",
+        )
+        .unwrap();
+        assert_eq!(
+            p,
+            Plan {
+                end: 1800,
+                cycles: None
+            }
+        );
     }
 
     #[test]
     fn cycle_rules_need_a_cyclic_schedule() {
-        let stop = StopConfig { cycles: Some(2), ..Default::default() };
+        let stop = StopConfig {
+            cycles: Some(2),
+            ..Default::default()
+        };
         let e = plan(&train(None, None), &stop, &fixed(), 600.0, "fixed").unwrap_err();
-        assert_eq!(e, PlanError::NotCyclic { key: "cycles", policy: "fixed".into() });
-        let stop = StopConfig { at_cycle_end: true, ..Default::default() };
+        assert_eq!(
+            e,
+            PlanError::NotCyclic {
+                key: "cycles",
+                policy: "fixed".into()
+            }
+        );
+        let stop = StopConfig {
+            at_cycle_end: true,
+            ..Default::default()
+        };
         assert!(plan(&train(Some(5), None), &stop, &fixed(), 600.0, "fixed").is_err());
         assert_eq!(
-            plan(&train(None, None), &StopConfig::default(), &fixed(), 600.0, "fixed"),
+            plan(
+                &train(None, None),
+                &StopConfig::default(),
+                &fixed(),
+                600.0,
+                "fixed"
+            ),
             Err(PlanError::NoLength)
         );
     }

@@ -78,7 +78,9 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
                 eprintln!("\ninterrupted again: exiting without a checkpoint");
                 std::process::exit(130);
             }
-            eprintln!("\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to exit at once)");
+            eprintln!(
+                "\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to exit at once)"
+            );
         });
         flag
     })

@@ -34,7 +34,10 @@ pub struct Args {
 /// Runs `clr compare`.
 pub fn run(args: Args) -> Result<()> {
     if let Some(t) = args.target {
-        anyhow::ensure!(t > 0.0 && t <= 1.0, "--target {t}: give a fraction in (0, 1], e.g. 0.98 for 98%");
+        anyhow::ensure!(
+            t > 0.0 && t <= 1.0,
+            "--target {t}: give a fraction in (0, 1], e.g. 0.98 for 98%"
+        );
     }
     args.common.init_threads()?;
     let mut run = RunOptions::new(args.out.clone());

@@ -29,7 +29,11 @@ fn find_runs(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
         return;
     }
     if let Ok(entries) = std::fs::read_dir(dir) {
-        let mut subs: Vec<PathBuf> = entries.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        let mut subs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
         subs.sort();
         for s in subs {
             find_runs(&s, depth - 1, found);
@@ -47,7 +51,12 @@ pub fn run(args: Args) -> Result<()> {
         let before = dirs.len();
         find_runs(r, 2, &mut dirs);
         if dirs.len() == before {
-            bail!("{} holds no finished run ({} and {} missing)", r.display(), files::METRICS, files::SUMMARY);
+            bail!(
+                "{} holds no finished run ({} and {} missing)",
+                r.display(),
+                files::METRICS,
+                files::SUMMARY
+            );
         }
     }
     let mut curves: Vec<Curve> = Vec::new();

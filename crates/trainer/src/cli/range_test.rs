@@ -53,7 +53,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<()> {
     args.common.init_threads()?;
     let loaded = config::load(&args.config, &args.set)?;
-    let out = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-range", loaded.name())));
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-range", loaded.name())));
     let mut run = RunOptions::new(out);
     run.force = true;
     run.progress = args.common.progress_mode();
@@ -73,14 +76,20 @@ pub fn run(args: Args) -> Result<()> {
     println!("sweep ended: {}", r.stop);
     match &r.accuracy {
         Ok(s) => {
-            println!("suggested from test accuracy: base_lr = {:.3e}, max_lr = {:.3e}", s.base_lr, s.max_lr);
+            println!(
+                "suggested from test accuracy: base_lr = {:.3e}, max_lr = {:.3e}",
+                s.base_lr, s.max_lr
+            );
             println!("  {}", s.reason);
         }
         Err(e) => println!("no suggestion from test accuracy: {e}"),
     }
     match &r.loss {
         Ok(l) => {
-            println!("from training loss: steepest descent at {:.3e}, valley at {:.3e}", l.steepest, l.valley);
+            println!(
+                "from training loss: steepest descent at {:.3e}, valley at {:.3e}",
+                l.steepest, l.valley
+            );
             println!("  {}", l.reason);
         }
         Err(e) => println!("no suggestion from training loss: {e}"),

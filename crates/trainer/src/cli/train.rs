@@ -38,7 +38,11 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, Some(path)) => {
             let loaded = config::load(path, &args.set)?;
-            let out = args.dir.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(loaded.name()));
+            let out = args
+                .dir
+                .out
+                .clone()
+                .unwrap_or_else(|| PathBuf::from("runs").join(loaded.name()));
             (loaded, out, false)
         }
         (None, None) => bail!("give a config file or --resume DIR"),
@@ -74,13 +78,20 @@ pub fn run(args: Args) -> Result<()> {
     println!("stopped:        {}", s.stop_reason);
     println!("iterations:     {} ({:.2} epochs)", s.iterations, s.epochs);
     println!("final test acc: {}", pct(s.final_test_accuracy));
-    println!("best test acc:  {} at iteration {}", pct(s.best_test_accuracy), s.best_iteration.unwrap_or(0));
+    println!(
+        "best test acc:  {} at iteration {}",
+        pct(s.best_test_accuracy),
+        s.best_iteration.unwrap_or(0)
+    );
     if let Some(t) = s.target_accuracy {
         match s.iterations_to_target {
             Some(i) => println!("target {}:  reached at iteration {i}", pct(Some(t))),
             None => println!("target {}:  not reached", pct(Some(t))),
         }
     }
-    println!("wall time:      {:.1} s ({:.0} train img/s, {} threads)", s.wall_seconds, s.train_images_per_sec, s.threads);
+    println!(
+        "wall time:      {:.1} s ({:.0} train img/s, {} threads)",
+        s.wall_seconds, s.train_images_per_sec, s.threads
+    );
     Ok(())
 }
