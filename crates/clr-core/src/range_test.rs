@@ -101,16 +101,23 @@ pub struct LossSuggestion {
     pub smoothed: Vec<f64>,
 }
 
+/// Widest `max_lr / base_lr` ratio suggested from the start of the rise; wider ranges fall
+/// back to `base_lr = max_lr / 4`.
+pub const MAX_RATIO: f64 = 10.0;
+
 /// Fewest points the analysis accepts.
 const MIN_POINTS: usize = 5;
 
 /// Suggests `base_lr` and `max_lr` from an LR range test's accuracies (the paper, section 3.3).
 ///
 /// The accuracies are smoothed (running median, then running mean, window about 10% of the
-/// points). With `lo` the lowest smoothed accuracy before the peak and `rise` the peak minus
-/// `lo`: `base_lr` is the first LR where the smoothed accuracy exceeds `lo + 0.1 rise` (it
-/// starts to rise) and `max_lr` the first LR where it reaches `lo + 0.95 rise` (it stops
-/// rising; past it the curve is flat, ragged or falls).
+/// points). With `lo` the lowest smoothed accuracy before the peak `hi` and `rise = hi - lo`:
+/// `max_lr` is the first LR where the smoothed accuracy comes within `max(2 noise, 0.01 rise)`
+/// of its peak (it stops rising; past it the curve is flat, ragged or falls), and `base_lr`
+/// the first LR where it exceeds `lo + 0.1 rise` (it starts to rise). When that gives a range
+/// wider than [`MAX_RATIO`] (typical of exponential sweeps, where the early rise comes from
+/// training at tiny rates rather than from the rate), `base_lr` is the paper's alternative
+/// `max_lr / 4` instead, and the reason says so.
 ///
 /// # Errors
 /// Mismatched lengths, fewer than 5 points, non-finite values, LRs not positive and strictly
@@ -148,12 +155,27 @@ pub fn suggest_from_accuracy(
             .find(|&i| s[i] >= lo + frac * rise)
             .unwrap_or(peak)
     };
-    let (b, m) = (first_above(0.1), first_above(0.95));
-    let (base_lr, max_lr) = (lrs[b], lrs[m]);
+    let near_peak = (2.0 * noise).max(0.01 * rise).min(0.5 * rise);
+    let m = (lo_idx..=peak).find(|&i| s[i] >= hi - near_peak).unwrap_or(peak);
+    let b = first_above(0.1).min(m);
+    let max_lr = lrs[m];
+    let rising_lr = lrs[b];
+    let (base_lr, base_why) = if max_lr / rising_lr > MAX_RATIO {
+        (
+            max_lr / 4.0,
+            format!(
+                "it starts to rise (10% of the rise) at lr {rising_lr}, more than {MAX_RATIO}x \
+                 below max_lr, so base_lr = max_lr/4 (the paper's alternative)"
+            ),
+        )
+    } else {
+        (rising_lr, format!("it starts to rise (10% of the rise) at lr {rising_lr} (base_lr)"))
+    };
     let reason = format!(
-        "smoothed accuracy rises from {lo:.4} (lr {}) to {hi:.4} (lr {}); it passes 10% of \
-         the rise at lr {base_lr} (base_lr) and 95% at lr {max_lr} (max_lr), beyond which it \
-         stops rising; noise {noise:.4}. Alternatives: base_lr = max_lr/3 = {} or max_lr/4 = {}",
+        "smoothed accuracy rises from {lo:.4} (lr {}) to its peak {hi:.4} (lr {}); it comes \
+         within {near_peak:.4} of the peak at lr {max_lr} (max_lr), beyond which it stops \
+         rising; {base_why}; noise {noise:.4}. Alternatives: base_lr = max_lr/3 = {} or \
+         max_lr/4 = {}",
         lrs[lo_idx],
         lrs[peak],
         max_lr / 3.0,

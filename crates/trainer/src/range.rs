@@ -39,6 +39,8 @@ pub struct RangeOptions {
     pub step_epochs: f64,
     /// Stop the sweep when the smoothed loss exceeds this multiple of its minimum.
     pub stop_factor: f64,
+    /// Cycles of the suggested run (`suggested_run.toml`).
+    pub cycles: u64,
 }
 
 /// What a range test found.
@@ -162,12 +164,13 @@ pub fn range_test(
         run_cfg.name = Some(format!("{}_clr", loaded.name()));
         run_cfg.train.max_iterations = None;
         run_cfg.train.max_epochs = None;
-        run_cfg.stop.cycles = Some(4);
+        run_cfg.stop.cycles = Some(o.cycles);
         run_cfg.stop.at_cycle_end = true;
         let p = out.join("suggested_run.toml");
         let text = format!(
-            "# {} with the schedule suggested by `clr range-test`: 4 cycles.\n{}",
+            "# {} with the schedule suggested by `clr range-test`: {} cycles.\n{}",
             loaded.path.display(),
+            o.cycles,
             config::to_toml(&run_cfg)
         );
         write_atomic(&p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;

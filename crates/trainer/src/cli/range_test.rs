@@ -36,6 +36,9 @@ pub struct Args {
     /// Step size of the suggested schedule in epochs (the paper advises 2-10).
     #[arg(long, default_value_t = 2.0)]
     pub step_epochs: f64,
+    /// Cycles of the suggested run written to suggested_run.toml (the paper: 3 get most of the way, 4 or more do better).
+    #[arg(long, default_value_t = 4)]
+    pub cycles: u64,
     /// End the sweep when the smoothed loss exceeds this multiple of its minimum.
     #[arg(long, default_value_t = 4.0)]
     pub stop_factor: f64,
@@ -71,6 +74,7 @@ pub fn run(args: Args) -> Result<()> {
         evals: args.evals,
         step_epochs: args.step_epochs,
         stop_factor: args.stop_factor,
+        cycles: args.cycles,
     };
     let r = range_test(&loaded, &opts, &run)?;
     println!("sweep ended: {}", r.stop);
