@@ -156,7 +156,9 @@ pub fn suggest_from_accuracy(
             .unwrap_or(peak)
     };
     let near_peak = (2.0 * noise).max(0.01 * rise).min(0.5 * rise);
-    let m = (lo_idx..=peak).find(|&i| s[i] >= hi - near_peak).unwrap_or(peak);
+    let m = (lo_idx..=peak)
+        .find(|&i| s[i] >= hi - near_peak)
+        .unwrap_or(peak);
     let b = first_above(0.1).min(m);
     let max_lr = lrs[m];
     let rising_lr = lrs[b];
@@ -169,7 +171,10 @@ pub fn suggest_from_accuracy(
             ),
         )
     } else {
-        (rising_lr, format!("it starts to rise (10% of the rise) at lr {rising_lr} (base_lr)"))
+        (
+            rising_lr,
+            format!("it starts to rise (10% of the rise) at lr {rising_lr} (base_lr)"),
+        )
     };
     let reason = format!(
         "smoothed accuracy rises from {lo:.4} (lr {}) to its peak {hi:.4} (lr {}); it comes \

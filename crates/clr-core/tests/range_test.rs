@@ -197,19 +197,32 @@ fn rising_loss_is_an_error() {
 /// (training, not the rate), keeps creeping up, then turns ragged and falls.
 #[test]
 fn saturating_exponential_sweep_puts_max_near_the_peak_and_clamps_the_range() {
-    let lrs: Vec<f64> = (0..40).map(|i| 1e-4 * 10f64.powf(i as f64 * 4.0 / 39.0)).collect();
+    let lrs: Vec<f64> = (0..40)
+        .map(|i| 1e-4 * 10f64.powf(i as f64 * 4.0 / 39.0))
+        .collect();
     let acc: Vec<f64> = lrs
         .iter()
         .map(|&lr| {
             let x = lr.log10();
-            let rise = 0.15 + 0.75 / (1.0 + (-3.0 * (x + 3.0)).exp()) + 0.04 * ((x + 4.0) / 3.0).clamp(0.0, 1.0);
-            if x > -0.5 { rise - 1.5 * (x + 0.5) } else { rise }
+            let rise = 0.15
+                + 0.75 / (1.0 + (-3.0 * (x + 3.0)).exp())
+                + 0.04 * ((x + 4.0) / 3.0).clamp(0.0, 1.0);
+            if x > -0.5 {
+                rise - 1.5 * (x + 0.5)
+            } else {
+                rise
+            }
         })
         .collect();
     let s = clr_core::suggest_from_accuracy(&lrs, &acc).unwrap();
     // Accuracy peaks at lr 0.1-0.3: max_lr is near it, not where the fast early rise ends.
     assert!(s.max_lr > 0.03 && s.max_lr <= 0.32, "max_lr {}", s.max_lr);
     // The 10%-of-rise point lies far below (about 3e-4): base_lr falls back to max_lr/4.
-    assert!((s.base_lr - s.max_lr / 4.0).abs() < 1e-15, "base_lr {} max_lr {}", s.base_lr, s.max_lr);
+    assert!(
+        (s.base_lr - s.max_lr / 4.0).abs() < 1e-15,
+        "base_lr {} max_lr {}",
+        s.base_lr,
+        s.max_lr
+    );
     assert!(s.reason.contains("max_lr/4"), "{}", s.reason);
 }

@@ -414,7 +414,6 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         net.save(&out.join(files::WEIGHTS))
             .context("saving the final weights")?;
     }
-    let train_seconds = train_base + train_time;
     let images = (st.iteration - reporter_start) * batch as u64;
     let summary = Summary {
         name: name.clone(),
@@ -440,7 +439,6 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         },
         clr_version: env!("CARGO_PKG_VERSION").to_owned(),
     };
-    let _ = train_seconds;
     let json = serde_json::to_vec_pretty(&summary).context("serializing the summary")?;
     write_atomic(&out.join(files::SUMMARY), &json)
         .with_context(|| format!("writing {}", out.join(files::SUMMARY).display()))?;
