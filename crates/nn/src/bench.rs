@@ -119,7 +119,6 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchResult, NnError> {
         }
         best = best.min(start.elapsed().as_secs_f64() / (iters * cfg.batch) as f64);
     }
-    drop(step);
     let train = 1.0 / best;
     let eval_batches = EVAL_IMAGES.div_ceil(cfg.batch);
     for i in 0..3 {
