@@ -318,3 +318,71 @@ fn bad_configs_name_the_file_key_and_value() {
     assert!(!o.status.success());
     assert!(text(&o.stderr).contains("/nonexistent/run.toml"));
 }
+
+#[test]
+fn ctrl_c_checkpoints_and_the_run_resumes() {
+    if !have_mnist() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    let out = tmp.path().join("run");
+    let mut child = clr()
+        .args([
+            "train",
+            cfg.to_str().unwrap(),
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .args([
+            "--set",
+            "data.train_limit=5000",
+            "--set",
+            "model.hidden=[64]",
+            "--set",
+            "checkpoint.every=0",
+        ])
+        .args([
+            "--set",
+            "checkpoint.at_cycle_end=false",
+            "--set",
+            "stop.cycles=10",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !out.join("metrics.csv").exists() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the run did not start"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let pid = child.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert!(!o.status.success(), "an interrupted run must exit non-zero");
+    assert!(
+        err.contains("interrupted") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(
+        out.join("checkpoints/latest").exists(),
+        "no checkpoint on Ctrl-C"
+    );
+    let s = summary(&out);
+    assert_eq!(s["stop_reason"]["kind"], "interrupted");
+    let o = clr()
+        .args(["train", "--resume", out.to_str().unwrap(), "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(summary(&out)["iterations"], 6000);
+}
