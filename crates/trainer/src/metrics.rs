@@ -28,7 +28,8 @@ pub struct Row {
     pub elapsed_seconds: f64,
 }
 
-fn opt(v: Option<f64>) -> String {
+/// An optional number for CSV: empty when absent.
+pub fn opt(v: Option<f64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_default()
 }
 

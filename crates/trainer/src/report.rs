@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::metrics::Row;
+use crate::metrics::{opt, Row};
 
 /// One finished run as the comparison sees it.
 #[derive(Debug, Clone)]
@@ -172,7 +172,6 @@ pub fn runs_csv(results: &[RunResult], target: Option<f64>) -> String {
         "config,policy,lr_range,seed,iterations,final_test_accuracy,best_test_accuracy,iterations_to_target,wall_seconds,stop\n",
     );
     for r in results {
-        let opt = |v: Option<f64>| v.map(|x| x.to_string()).unwrap_or_default();
         let _ = writeln!(
             s,
             "{},{},{},{},{},{},{},{},{:.1},\"{}\"",

@@ -16,6 +16,17 @@ pub fn clr() -> Command {
     c
 }
 
+/// `clr train CONFIG -q --out OUT` plus `extra`.
+pub fn train(config: &Path, out: &Path, extra: &[&str]) -> Command {
+    let mut c = clr();
+    c.arg("train")
+        .arg(config)
+        .args(["-q", "--out"])
+        .arg(out)
+        .args(extra);
+    c
+}
+
 pub fn run(args: &[&str]) -> Output {
     clr().args(args).output().expect("running clr")
 }

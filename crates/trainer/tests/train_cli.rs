@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{clr, have_mnist, run, text, write, MNIST_MLP};
+use common::{clr, have_mnist, run, text, train, write, MNIST_MLP};
 
 fn summary(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
@@ -62,14 +62,7 @@ fn early_stop_and_target_are_reported() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
     let out = tmp.path().join("run");
-    let o = clr()
-        .args([
-            "train",
-            cfg.to_str().unwrap(),
-            "-q",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+    let o = train(&cfg, &out, &[])
         .args([
             "--set",
             "data.train_limit=6000",
@@ -143,32 +136,14 @@ fn killed_and_resumed_run_ends_with_identical_weights() {
         "eval.every=100",
     ];
     let full = tmp.path().join("full");
-    let o = clr()
-        .args([
-            "train",
-            cfg.to_str().unwrap(),
-            "-q",
-            "--threads",
-            "2",
-            "--out",
-            full.to_str().unwrap(),
-        ])
+    let o = train(&cfg, &full, &["--threads", "2"])
         .args(sets)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
 
     let part = tmp.path().join("part");
-    let mut child = clr()
-        .args([
-            "train",
-            cfg.to_str().unwrap(),
-            "-q",
-            "--threads",
-            "2",
-            "--out",
-            part.to_str().unwrap(),
-        ])
+    let mut child = train(&cfg, &part, &["--threads", "2"])
         .args(sets)
         .spawn()
         .unwrap();
@@ -230,14 +205,7 @@ fn a_diverging_run_stops_cleanly_with_a_hint() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
     let out = tmp.path().join("run");
-    let o = clr()
-        .args([
-            "train",
-            cfg.to_str().unwrap(),
-            "-q",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+    let o = train(&cfg, &out, &[])
         .args([
             "--set",
             "schedule.max_lr=1e6",
@@ -327,14 +295,7 @@ fn ctrl_c_checkpoints_and_the_run_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
     let out = tmp.path().join("run");
-    let mut child = clr()
-        .args([
-            "train",
-            cfg.to_str().unwrap(),
-            "-q",
-            "--out",
-            out.to_str().unwrap(),
-        ])
+    let child = train(&cfg, &out, &[])
         .args([
             "--set",
             "data.train_limit=5000",

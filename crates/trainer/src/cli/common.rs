@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use anyhow::{Context, Result};
 
 use crate::progress;
+use crate::run::RunOptions;
 
 /// Where a run goes.
 #[derive(Debug, Clone, clap::Args)]
@@ -41,6 +42,15 @@ impl CommonRunArgs {
     /// Sizes the global thread pool (once per process).
     pub fn init_threads(&self) -> Result<()> {
         init_threads(self.threads)
+    }
+
+    /// Run options for a run in `out` with this display, mirror and the Ctrl-C flag.
+    pub fn run_options(&self, out: PathBuf) -> RunOptions {
+        let mut run = RunOptions::new(out);
+        run.progress = self.progress_mode();
+        run.mirror = self.mirror.clone();
+        run.interrupt = interrupt_flag();
+        run
     }
 
     pub fn progress_mode(&self) -> progress::Mode {

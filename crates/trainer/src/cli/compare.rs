@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use anyhow::Result;
 
 use crate::compare::{compare, CompareOptions};
-use crate::run::RunOptions;
 
 use super::common::CommonRunArgs;
 
@@ -40,10 +39,7 @@ pub fn run(args: Args) -> Result<()> {
         );
     }
     args.common.init_threads()?;
-    let mut run = RunOptions::new(args.out.clone());
-    run.progress = args.common.progress_mode();
-    run.mirror = args.common.mirror.clone();
-    run.interrupt = super::common::interrupt_flag();
+    let run = args.common.run_options(args.out.clone());
     let opts = CompareOptions {
         configs: args.configs,
         seeds: args.seeds,

@@ -6,7 +6,6 @@ use anyhow::Result;
 
 use crate::config;
 use crate::range::{range_test, RangeOptions, Sweep};
-use crate::run::RunOptions;
 
 use super::common::CommonRunArgs;
 
@@ -60,11 +59,8 @@ pub fn run(args: Args) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-range", loaded.name())));
-    let mut run = RunOptions::new(out);
+    let mut run = args.common.run_options(out);
     run.force = true;
-    run.progress = args.common.progress_mode();
-    run.mirror = args.common.mirror.clone();
-    run.interrupt = super::common::interrupt_flag();
     let opts = RangeOptions {
         min_lr: args.min_lr,
         max_lr: args.max_lr,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 use crate::config;
-use crate::run::{self, files, RunOptions, DIVERGENCE_HINT};
+use crate::run::{self, files, DIVERGENCE_HINT};
 use crate::stop::StopReason;
 
 use super::common::{CommonRunArgs, RunDirArgs};
@@ -47,12 +47,9 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, None) => bail!("give a config file or --resume DIR"),
     };
-    let mut opts = RunOptions::new(out);
+    let mut opts = args.common.run_options(out);
     opts.resume = resume;
     opts.force = args.dir.force;
-    opts.progress = args.common.progress_mode();
-    opts.mirror = args.common.mirror.clone();
-    opts.interrupt = super::common::interrupt_flag();
     let outcome = run::train(&loaded, &opts)?;
     let s = &outcome.summary;
     match &s.stop_reason {
