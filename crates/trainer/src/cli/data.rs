@@ -25,8 +25,8 @@ pub struct FetchArgs {
     /// Datasets: mnist, fashion-mnist, cifar10, or all.
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
-    /// Mirror folder or URL (file://, http://, https://) laid out like
-    /// `../shared/data`; default: env CLR_DATA_MIRROR.
+    /// Mirror folder or URL (file://, http://, https://) laid out as in
+    /// docs/data.md; default: env CLR_DATA_MIRROR.
     #[arg(long, value_name = "DIR|URL")]
     pub mirror: Option<String>,
     /// Data root; default: env CLR_DATA_DIR, else `data`.

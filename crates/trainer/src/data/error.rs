@@ -210,7 +210,7 @@ pub enum DataError {
     /// Every acquisition source failed.
     #[error(
         "{dataset}: could not fetch from any source:{}\nfix: pass `--mirror DIR|URL` (a folder or \
-         URL laid out like ../shared/data) or set CLR_DATA_MIRROR, or connect to the internet, \
+         URL laid out like the canonical sources, see docs/data.md) or set CLR_DATA_MIRROR, or connect to the internet, \
          then run `clr data fetch {dataset}`",
         list(attempts)
     )]

@@ -133,7 +133,7 @@ impl Location {
 }
 
 impl Source {
-    /// The mirror named by `spec` (layout of `../shared/data`).
+    /// The mirror named by `spec` (the mirror layout of docs/data.md).
     pub fn mirror(dataset: DatasetName, spec: &str) -> Source {
         let location = Location::parse(spec);
         let (prefix, archives) = match dataset {
