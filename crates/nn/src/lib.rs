@@ -19,6 +19,7 @@ mod model;
 pub mod optim;
 mod scalar;
 mod seed;
+mod simd;
 pub mod spec;
 
 pub use error::NnError;

@@ -11,6 +11,7 @@
 
 use super::{Dims, Layer, Mode, Param};
 use crate::linalg::{batch_chunk, matmul, MatRef, BATCH_CHUNKS};
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -34,14 +35,15 @@ impl ConvGeom {
         self.oh * self.ow
     }
 
+    simd_kernel! {
     /// Writes the im2col matrix of one image (`pixels() x k()`, row-major).
-    fn im2col<T: Real>(&self, x: &[T], col: &mut [T]) {
-        let Dims { c, h, w } = self.inp;
-        let (ks, s, p) = (self.kernel, self.stride, self.pad);
-        let k = self.k();
-        for oy in 0..self.oh {
-            for ox in 0..self.ow {
-                let row = &mut col[(oy * self.ow + ox) * k..][..k];
+    fn im2col<T: Real>((this, x, col): (&ConvGeom, &[T], &mut [T])) {
+        let Dims { c, h, w } = this.inp;
+        let (ks, s, p) = (this.kernel, this.stride, this.pad);
+        let k = this.k();
+        for oy in 0..this.oh {
+            for ox in 0..this.ow {
+                let row = &mut col[(oy * this.ow + ox) * k..][..k];
                 for ky in 0..ks {
                     let dst = &mut row[ky * ks * c..][..ks * c];
                     let iy = (oy * s + ky) as isize - p as isize;
@@ -52,7 +54,7 @@ impl ConvGeom {
                     let ix0 = (ox * s) as isize - p as isize;
                     let src_row = &x[iy as usize * w * c..][..w * c];
                     if ix0 >= 0 && ix0 as usize + ks <= w {
-                        dst.copy_from_slice(&src_row[ix0 as usize * c..][..ks * c]);
+                        copy_run(dst, &src_row[ix0 as usize * c..][..ks * c]);
                         continue;
                     }
                     for kx in 0..ks {
@@ -61,22 +63,24 @@ impl ConvGeom {
                         if ix < 0 || ix >= w as isize {
                             d.fill(T::zero());
                         } else {
-                            d.copy_from_slice(&src_row[ix as usize * c..][..c]);
+                            copy_run(d, &src_row[ix as usize * c..][..c]);
                         }
                     }
                 }
             }
         }
     }
+    }
 
+    simd_kernel! {
     /// Adds the im2col-shaped gradient `dcol` of one image into `dx` (which it does not clear).
-    fn col2im_add<T: Real>(&self, dcol: &[T], dx: &mut [T]) {
-        let Dims { c, h, w } = self.inp;
-        let (ks, s, p) = (self.kernel, self.stride, self.pad);
-        let k = self.k();
-        for oy in 0..self.oh {
-            for ox in 0..self.ow {
-                let row = &dcol[(oy * self.ow + ox) * k..][..k];
+    fn col2im_add<T: Real>((this, dcol, dx): (&ConvGeom, &[T], &mut [T])) {
+        let Dims { c, h, w } = this.inp;
+        let (ks, s, p) = (this.kernel, this.stride, this.pad);
+        let k = this.k();
+        for oy in 0..this.oh {
+            for ox in 0..this.ow {
+                let row = &dcol[(oy * this.ow + ox) * k..][..k];
                 for ky in 0..ks {
                     let iy = (oy * s + ky) as isize - p as isize;
                     if iy < 0 || iy >= h as isize {
@@ -97,6 +101,36 @@ impl ConvGeom {
                 }
             }
         }
+    }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for short runs without a `memcpy` call: fixed 8-value blocks
+/// (the last one overlapping) that compile to vector moves.
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    let n = dst.len();
+    assert_eq!(n, src.len());
+    if n < 8 {
+        // An element loop on purpose: `copy_from_slice` would call `memcpy` for a few values.
+        #[allow(clippy::manual_memcpy)]
+        for i in 0..n {
+            dst[i] = src[i];
+        }
+        return;
+    }
+    let block = |dst: &mut [T], src: &[T], i: usize| {
+        let s: &[T; 8] = src[i..i + 8].try_into().expect("8 values");
+        let d: &mut [T; 8] = (&mut dst[i..i + 8]).try_into().expect("8 values");
+        *d = *s;
+    };
+    let mut i = 0;
+    while i + 8 <= n {
+        block(dst, src, i);
+        i += 8;
+    }
+    if i < n {
+        block(dst, src, n - 8);
     }
 }
 
@@ -193,11 +227,12 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                 for i0 in (0..imgs).step_by(sub) {
                     let m = (imgs - i0).min(sub);
                     for i in 0..m {
-                        g.im2col(&x[(i0 + i) * in_len..][..in_len], &mut s.col[i * px * k..]);
+                        let xi = &x[(i0 + i) * in_len..][..in_len];
+                        ConvGeom::im2col((&g, xi, &mut s.col[i * px * k..]));
                     }
                     let ys = &mut y[i0 * out_len..][..m * out_len];
                     for row in ys.chunks_exact_mut(g.out_c) {
-                        row.copy_from_slice(b);
+                        copy_run(row, b);
                     }
                     matmul(ys, g.out_c, MatRef::rows(&s.col, m * px, k), w, true);
                 }
@@ -223,7 +258,8 @@ impl<T: Real> Layer<T> for Conv2d<T> {
             for i0 in (0..imgs).step_by(sub) {
                 let m = (imgs - i0).min(sub);
                 for i in 0..m {
-                    g.im2col(&x[(i0 + i) * in_len..][..in_len], &mut s.col[i * px * k..]);
+                    let xi = &x[(i0 + i) * in_len..][..in_len];
+                    ConvGeom::im2col((&g, xi, &mut s.col[i * px * k..]));
                 }
                 let dys = MatRef::rows(&dy[i0 * out_len..], m * px, oc);
                 matmul(&mut s.dw, k, dys.t(), MatRef::rows(&s.col, m * px, k), true);
@@ -237,7 +273,7 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                     for i in 0..m {
                         let d = &mut dx[(i0 + i) * in_len..][..in_len];
                         d.fill(T::zero());
-                        g.col2im_add(&s.dcol[i * px * k..][..px * k], d);
+                        ConvGeom::col2im_add((&g, &s.dcol[i * px * k..][..px * k], d));
                     }
                 }
             }

@@ -15,6 +15,7 @@
 //! `count_include_pad = True` in both rounding modes.
 
 use super::{Dims, Layer, Mode};
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -45,7 +46,8 @@ pub(crate) struct Pool {
     k: usize,
     s: usize,
     pad: usize,
-    /// Max pooling: index within the sample of the input that won, per output value.
+    /// Max pooling in train mode: per output value, the winning cell of its clipped window
+    /// (row-major within the window).
     argmax: Vec<u32>,
 }
 
@@ -82,26 +84,39 @@ impl Pool {
         }
     }
 
-    fn forward_image<T: Real>(&self, x: &[T], y: &mut [T], arg: &mut [u32]) {
-        let Dims { c, h, w } = self.inp;
-        for oy in 0..self.out.h {
-            let (y0, y1, dh) = window(oy, self.k, self.s, self.pad, h);
-            for ox in 0..self.out.w {
-                let (x0, x1, dw) = window(ox, self.k, self.s, self.pad, w);
-                let o = (oy * self.out.w + ox) * c;
+    simd_kernel! {
+    fn forward_image<T: Real>((this, x, y, arg): (&Pool, &[T], &mut [T], &mut [u32])) {
+        let (k, s, pad, out) = (this.k, this.s, this.pad, this.out);
+        let Dims { c, h, w } = this.inp;
+        for oy in 0..out.h {
+            let (y0, y1, dh) = window(oy, k, s, pad, h);
+            for ox in 0..out.w {
+                let (x0, x1, dw) = window(ox, k, s, pad, w);
+                let o = (oy * out.w + ox) * c;
                 let yo = &mut y[o..o + c];
-                match self.kind {
+                match this.kind {
                     PoolKind::Max => {
-                        let ao = &mut arg[o..o + c];
                         yo.fill(T::neg_infinity());
+                        let kw = x1 - x0;
+                        let mut ao = arg.get_mut(o..o + c);
+                        if let Some(a) = ao.as_deref_mut() {
+                            a.fill(0);
+                        }
                         for iy in y0..y1 {
                             for ix in x0..x1 {
-                                let base = (iy * w + ix) * c;
-                                for (ch, (yv, a)) in yo.iter_mut().zip(ao.iter_mut()).enumerate() {
-                                    let v = x[base + ch];
-                                    if v > *yv {
-                                        *yv = v;
-                                        *a = (base + ch) as u32;
+                                let xs = &x[(iy * w + ix) * c..][..c];
+                                if let Some(ao) = ao.as_deref_mut() {
+                                    // Branch-free select with a loop-invariant cell index:
+                                    // vectorizes over channels.
+                                    let cell = ((iy - y0) * kw + ix - x0) as u32;
+                                    for ((yv, a), &v) in yo.iter_mut().zip(ao.iter_mut()).zip(xs) {
+                                        let gt = v > *yv;
+                                        *a = if gt { cell } else { *a };
+                                        *yv = if gt { v } else { *yv };
+                                    }
+                                } else {
+                                    for (yv, &v) in yo.iter_mut().zip(xs) {
+                                        *yv = if v > *yv { v } else { *yv };
                                     }
                                 }
                             }
@@ -124,22 +139,35 @@ impl Pool {
             }
         }
     }
+    }
 
-    fn backward_image<T: Real>(&self, dy: &[T], dx: &mut [T], arg: &[u32]) {
-        let Dims { c, h, w } = self.inp;
+    simd_kernel! {
+    fn backward_image<T: Real>((this, dy, dx, arg): (&Pool, &[T], &mut [T], &[u32])) {
+        let (k, s, pad, out) = (this.k, this.s, this.pad, this.out);
+        let Dims { c, h, w } = this.inp;
         dx.fill(T::zero());
-        match self.kind {
+        match this.kind {
             PoolKind::Max => {
-                for (&g, &a) in dy.iter().zip(arg) {
-                    dx[a as usize] += g;
+                for oy in 0..out.h {
+                    let (y0, _, _) = window(oy, k, s, pad, h);
+                    for ox in 0..out.w {
+                        let (x0, x1, _) = window(ox, k, s, pad, w);
+                        let kw = x1 - x0;
+                        let o = (oy * out.w + ox) * c;
+                        for (ch, (&g, &cell)) in dy[o..o + c].iter().zip(&arg[o..o + c]).enumerate()
+                        {
+                            let (iy, ix) = (y0 + cell as usize / kw, x0 + cell as usize % kw);
+                            dx[(iy * w + ix) * c + ch] += g;
+                        }
+                    }
                 }
             }
             PoolKind::Avg => {
-                for oy in 0..self.out.h {
-                    let (y0, y1, dh) = window(oy, self.k, self.s, self.pad, h);
-                    for ox in 0..self.out.w {
-                        let (x0, x1, dw) = window(ox, self.k, self.s, self.pad, w);
-                        let o = (oy * self.out.w + ox) * c;
+                for oy in 0..out.h {
+                    let (y0, y1, dh) = window(oy, k, s, pad, h);
+                    for ox in 0..out.w {
+                        let (x0, x1, dw) = window(ox, k, s, pad, w);
+                        let o = (oy * out.w + ox) * c;
                         let inv = T::one() / T::of((dh * dw) as f64);
                         for iy in y0..y1 {
                             for ix in x0..x1 {
@@ -154,6 +182,7 @@ impl Pool {
             }
         }
     }
+    }
 }
 
 impl<T: Real> Layer<T> for Pool {
@@ -166,9 +195,10 @@ impl<T: Real> Layer<T> for Pool {
     fn out_dims(&self) -> Dims {
         self.out
     }
-    fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
+    fn forward(&mut self, n: usize, x: &[T], y: &mut [T], mode: Mode) {
         let (il, ol) = (self.inp.len(), self.out.len());
-        if self.kind == PoolKind::Max && self.argmax.len() < n * ol {
+        let record = self.kind == PoolKind::Max && mode != Mode::Eval;
+        if record && self.argmax.len() < n * ol {
             self.argmax.resize(n * ol, 0);
         }
         let mut argmax = std::mem::take(&mut self.argmax);
@@ -177,11 +207,11 @@ impl<T: Real> Layer<T> for Pool {
         let work = y[..n * ol]
             .par_chunks_mut(ol)
             .zip(x[..n * il].par_chunks(il));
-        if this.kind == PoolKind::Max {
+        if record {
             work.zip(arg_chunks)
-                .for_each(|((y, x), a)| this.forward_image(x, y, a));
+                .for_each(|((y, x), a)| Pool::forward_image((this, x, y, a)));
         } else {
-            work.for_each(|(y, x)| this.forward_image(x, y, &mut []));
+            work.for_each(|(y, x)| Pool::forward_image((this, x, y, &mut [])));
         }
         self.argmax = argmax;
     }
@@ -194,9 +224,9 @@ impl<T: Real> Layer<T> for Pool {
             .zip(dy[..n * ol].par_chunks(ol));
         if this.kind == PoolKind::Max {
             work.zip(this.argmax.par_chunks(ol))
-                .for_each(|((dx, dy), a)| this.backward_image(dy, dx, a));
+                .for_each(|((dx, dy), a)| Pool::backward_image((this, dy, dx, a)));
         } else {
-            work.for_each(|(dx, dy)| this.backward_image(dy, dx, &[]));
+            work.for_each(|(dx, dy)| Pool::backward_image((this, dy, dx, &[])));
         }
     }
 }
