@@ -3,8 +3,9 @@
 //! "elements" = FLOPs).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ndarray::Array4;
 use nn::bench::{GemmBench, LayerBench};
-use nn::LayerSpec;
+use nn::{LayerSpec, ModelSpec, Network, Optimizer, OptimizerSpec, Preset, SgdConvention};
 
 fn gemm(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemm");
@@ -89,5 +90,39 @@ fn layers(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gemm, layers);
+/// One training step (forward, loss, backward, SGD update) of each workload at batch 100.
+fn train_step(c: &mut Criterion) {
+    let mut g = c.benchmark_group("train_step_batch100");
+    g.sample_size(10);
+    for preset in [
+        Preset::Mlp,
+        Preset::Lenet,
+        Preset::Cifar10Quick,
+        Preset::Cifar10Full,
+    ] {
+        let chw = nn::bench::input_chw(preset);
+        let mut net = Network::new(&ModelSpec::preset(preset), chw, 10, 0).unwrap();
+        let sgd = OptimizerSpec::Sgd {
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            nesterov: false,
+            convention: SgdConvention::Caffe,
+        };
+        let mut opt = Optimizer::new(&sgd, &net).unwrap();
+        let x = Array4::from_shape_fn((100, chw[0], chw[1], chw[2]), |(n, c, h, w)| {
+            ((n * 7 + c * 5 + h * 3 + w) % 17) as f32 / 17.0 - 0.5
+        });
+        let y: Vec<u8> = (0..100).map(|i| (i % 10) as u8).collect();
+        g.throughput(Throughput::Elements(100));
+        g.bench_function(nn::bench::workload_name(preset), |b| {
+            b.iter(|| {
+                net.forward_backward(x.view(), &y, 0);
+                opt.step(&mut net, 1e-3, None);
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gemm, layers, train_step);
 criterion_main!(benches);

@@ -152,6 +152,12 @@ pub(crate) struct Conv2d<T> {
     scratch: Vec<Scratch<T>>,
     /// Images per im2col block.
     sub: usize,
+    /// Stride 1: the input gradient is the convolution of the zero-padded output gradient
+    /// with the flipped, transposed kernel; this is its geometry (`None` for other strides,
+    /// which scatter the im2col gradient back instead).
+    transposed: Option<ConvGeom>,
+    /// The flipped kernel `[c_in, kh, kw, c_out]` of `transposed`, refreshed every backward.
+    wflip: Vec<T>,
 }
 
 impl<T: Real> Conv2d<T> {
@@ -164,11 +170,30 @@ impl<T: Real> Conv2d<T> {
         let per_image = g.pixels() * g.k() * std::mem::size_of::<T>();
         let sub = (COL_BYTES / per_image.max(1)).max(1);
         let scratch = (0..BATCH_CHUNKS).map(|_| Scratch::default()).collect();
+        // Only when it does no more work than the scatter ("same" padding) and its product
+        // is wide enough (many input channels).
+        let same = g.oh * g.ow >= g.inp.h * g.inp.w;
+        let transposed =
+            (g.stride == 1 && g.pad < g.kernel && same && g.inp.c >= 16).then(|| ConvGeom {
+                inp: Dims {
+                    c: g.out_c,
+                    h: g.oh,
+                    w: g.ow,
+                },
+                out_c: g.inp.c,
+                kernel: g.kernel,
+                stride: 1,
+                pad: g.kernel - 1 - g.pad,
+                oh: g.inp.h,
+                ow: g.inp.w,
+            });
         Self {
             g,
             params: [weight, bias],
             scratch,
             sub,
+            transposed,
+            wflip: Vec::new(),
         }
     }
 
@@ -180,8 +205,14 @@ impl<T: Real> Conv2d<T> {
                 s.col.resize(rows * k, T::zero());
             }
             if backward {
-                if s.dcol.len() < rows * k {
-                    s.dcol.resize(rows * k, T::zero());
+                // Either the im2col gradient (`rows x k`) or the transposed convolution's
+                // im2col matrix of one sub-block of output gradients.
+                let dlen = match self.transposed {
+                    Some(t) => self.sub.min(batch_chunk(n)) * t.pixels() * t.k(),
+                    None => rows * k,
+                };
+                if s.dcol.len() < dlen {
+                    s.dcol.resize(dlen, T::zero());
                 }
                 s.dw.resize(self.g.out_c * k, T::zero());
                 s.db.resize(self.g.out_c, T::zero());
@@ -251,6 +282,23 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         let chunk = batch_chunk(n);
         let sub = self.sub;
         let wmat = MatRef::rows(self.params[0].v(), oc, k);
+        if let (Some(t), true) = (self.transposed, dx.is_some()) {
+            // wflip[c][ky][kx][o] = w[o][ks-1-ky][ks-1-kx][c]
+            let (ks, ci) = (g.kernel, g.inp.c);
+            self.wflip.resize(ci * t.k(), T::zero());
+            let w = self.params[0].v();
+            for c in 0..ci {
+                for ky in 0..ks {
+                    for kx in 0..ks {
+                        for o in 0..oc {
+                            self.wflip[((c * ks + ky) * ks + kx) * oc + o] =
+                                w[((o * ks + ks - 1 - ky) * ks + ks - 1 - kx) * ci + c];
+                        }
+                    }
+                }
+            }
+        }
+        let transposed = self.transposed.map(|t| (t, &self.wflip[..]));
         let work = |x: &[T], dy: &[T], s: &mut Scratch<T>, mut dx: Option<&mut [T]>| {
             s.dw.fill(T::zero());
             s.db.fill(T::zero());
@@ -268,12 +316,31 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                         *d += v;
                     }
                 }
-                if let Some(dx) = dx.as_deref_mut() {
-                    matmul(&mut s.dcol, k, dys, wmat, false);
-                    for i in 0..m {
-                        let d = &mut dx[(i0 + i) * in_len..][..in_len];
-                        d.fill(T::zero());
-                        ConvGeom::col2im_add((&g, &s.dcol[i * px * k..][..px * k], d));
+                match (dx.as_deref_mut(), &transposed) {
+                    (None, _) => {}
+                    (Some(dx), Some((t, wflip))) => {
+                        let (tpx, tk) = (t.pixels(), t.k());
+                        for i in 0..m {
+                            let dyi = &dy[(i0 + i) * out_len..][..out_len];
+                            ConvGeom::im2col((t, dyi, &mut s.dcol[i * tpx * tk..]));
+                        }
+                        let wf = MatRef::rows(wflip, t.out_c, tk).t();
+                        let cols = MatRef::rows(&s.dcol, m * tpx, tk);
+                        matmul(
+                            &mut dx[i0 * in_len..][..m * in_len],
+                            t.out_c,
+                            cols,
+                            wf,
+                            false,
+                        );
+                    }
+                    (Some(dx), None) => {
+                        matmul(&mut s.dcol, k, dys, wmat, false);
+                        for i in 0..m {
+                            let d = &mut dx[(i0 + i) * in_len..][..in_len];
+                            d.fill(T::zero());
+                            ConvGeom::col2im_add((&g, &s.dcol[i * px * k..][..px * k], d));
+                        }
                     }
                 }
             }
