@@ -448,9 +448,13 @@ impl<T: Real> Net<T> {
             .zip(x.outer_iter().into_par_iter())
             .for_each(|(dst, img)| {
                 if let Some(src) = img.as_slice() {
-                    for ch in 0..d.c {
-                        for p in 0..hw {
-                            dst[p * d.c + ch] = src[ch * hw + p];
+                    if d.c == 1 {
+                        dst.copy_from_slice(src);
+                        return;
+                    }
+                    for (ch, plane) in src.chunks_exact(hw).enumerate() {
+                        for (px, &v) in dst.chunks_exact_mut(d.c).zip(plane) {
+                            px[ch] = v;
                         }
                     }
                 } else {

@@ -46,8 +46,7 @@ pub(crate) struct Pool {
     k: usize,
     s: usize,
     pad: usize,
-    /// Max pooling in train mode: per output value, the winning cell of its clipped window
-    /// (row-major within the window).
+    /// Max pooling in train mode: per output value, the input pixel (`iy * w + ix`) that won.
     argmax: Vec<u32>,
 }
 
@@ -97,26 +96,31 @@ impl Pool {
                 match this.kind {
                     PoolKind::Max => {
                         yo.fill(T::neg_infinity());
-                        let kw = x1 - x0;
                         let mut ao = arg.get_mut(o..o + c);
                         if let Some(a) = ao.as_deref_mut() {
                             a.fill(0);
                         }
                         for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                let xs = &x[(iy * w + ix) * c..][..c];
-                                if let Some(ao) = ao.as_deref_mut() {
-                                    // Branch-free select with a loop-invariant cell index:
-                                    // vectorizes over channels.
-                                    let cell = ((iy - y0) * kw + ix - x0) as u32;
-                                    for ((yv, a), &v) in yo.iter_mut().zip(ao.iter_mut()).zip(xs) {
-                                        let gt = v > *yv;
-                                        *a = if gt { cell } else { *a };
-                                        *yv = if gt { v } else { *yv };
+                            // One bounds check per window row.
+                            let row = &x[(iy * w + x0) * c..(iy * w + x1) * c];
+                            match ao.as_deref_mut() {
+                                Some(ao) => {
+                                    for (dx, xs) in row.chunks_exact(c).enumerate() {
+                                        // Branch-free select with a loop-invariant cell index:
+                                        // vectorizes over channels.
+                                        let cell = (iy * w + x0 + dx) as u32;
+                                        for ((yv, a), &v) in yo.iter_mut().zip(ao.iter_mut()).zip(xs) {
+                                            let gt = v > *yv;
+                                            *a = if gt { cell } else { *a };
+                                            *yv = if gt { v } else { *yv };
+                                        }
                                     }
-                                } else {
-                                    for (yv, &v) in yo.iter_mut().zip(xs) {
-                                        *yv = if v > *yv { v } else { *yv };
+                                }
+                                None => {
+                                    for xs in row.chunks_exact(c) {
+                                        for (yv, &v) in yo.iter_mut().zip(xs) {
+                                            *yv = if v > *yv { v } else { *yv };
+                                        }
                                     }
                                 }
                             }
@@ -125,9 +129,8 @@ impl Pool {
                     PoolKind::Avg => {
                         yo.fill(T::zero());
                         for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                let base = (iy * w + ix) * c;
-                                for (yv, &v) in yo.iter_mut().zip(&x[base..base + c]) {
+                            for xs in x[(iy * w + x0) * c..(iy * w + x1) * c].chunks_exact(c) {
+                                for (yv, &v) in yo.iter_mut().zip(xs) {
                                     *yv += v;
                                 }
                             }
@@ -148,17 +151,9 @@ impl Pool {
         dx.fill(T::zero());
         match this.kind {
             PoolKind::Max => {
-                for oy in 0..out.h {
-                    let (y0, _, _) = window(oy, k, s, pad, h);
-                    for ox in 0..out.w {
-                        let (x0, x1, _) = window(ox, k, s, pad, w);
-                        let kw = x1 - x0;
-                        let o = (oy * out.w + ox) * c;
-                        for (ch, (&g, &cell)) in dy[o..o + c].iter().zip(&arg[o..o + c]).enumerate()
-                        {
-                            let (iy, ix) = (y0 + cell as usize / kw, x0 + cell as usize % kw);
-                            dx[(iy * w + ix) * c + ch] += g;
-                        }
+                for (g, a) in dy.chunks_exact(c).zip(arg.chunks_exact(c)) {
+                    for ch in 0..c {
+                        dx[a[ch] as usize * c + ch] += g[ch];
                     }
                 }
             }
