@@ -651,6 +651,14 @@ impl<T: Real> Net<T> {
             .collect()
     }
 
+    /// Trainable parameters in order, without building names (no allocation).
+    pub(crate) fn trainable_mut(&mut self) -> impl Iterator<Item = &mut Param<T>> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.params_mut().iter_mut())
+            .filter(|p| p.trainable)
+    }
+
     /// Mutable value of the parameter `name` (tests and tools).
     pub fn parameter_mut(&mut self, name: &str) -> Option<ndarray::ArrayViewMutD<'_, T>> {
         self.params_mut()
