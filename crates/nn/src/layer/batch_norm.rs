@@ -135,8 +135,8 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
             }
         }
         let [g, b, ..] = &mut self.params;
-        g.g_mut().copy_from_slice(&sum_dy_xhat);
-        b.g_mut().copy_from_slice(&sum_dy);
+        g.g_mut().copy_from_slice(sum_dy_xhat);
+        b.g_mut().copy_from_slice(sum_dy);
         let Some(dx) = dx else { return };
         let rn = T::of(rows as f64);
         let gamma = g.v();
