@@ -155,7 +155,7 @@ pub(crate) struct Conv2d<T> {
     /// Stride 1: the input gradient is the convolution of the zero-padded output gradient
     /// with the flipped, transposed kernel; this is its geometry (`None` for other strides,
     /// which scatter the im2col gradient back instead).
-    transposed: Option<ConvGeom>,
+    pub(super) transposed: Option<ConvGeom>,
     /// The flipped kernel `[c_in, kh, kw, c_out]` of `transposed`, refreshed every backward.
     wflip: Vec<T>,
 }
