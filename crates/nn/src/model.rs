@@ -475,6 +475,10 @@ impl<T: Real> Net<T> {
             "{} labels for a batch of {n}",
             labels.len()
         );
+        if n == 0 {
+            // Nothing to do; batch norm would otherwise divide by zero.
+            return 0;
+        }
         self.reserve(n, mode != Mode::Eval);
         self.load_input(x);
         for (i, layer) in self.layers.iter_mut().enumerate() {
@@ -485,7 +489,8 @@ impl<T: Real> Net<T> {
     }
 
     /// Train-mode forward, softmax cross-entropy and backward. Parameter gradients (of the
-    /// mean loss over the batch) land in the layers' gradient buffers. No allocation once a
+    /// mean loss over the batch) land in the layers' gradient buffers. An empty batch does
+    /// nothing (gradients keep their previous values). No allocation once a
     /// batch at least this large has been seen.
     ///
     /// # Panics
@@ -498,6 +503,9 @@ impl<T: Real> Net<T> {
         dropout_seed: u64,
     ) -> BatchStats {
         let n = self.forward(x, labels, Mode::Train { seed: dropout_seed });
+        if n == 0 {
+            return BatchStats::default();
+        }
         let last = self.layers.len();
         let stats = softmax_cross_entropy(
             &self.acts[last][..n * self.classes],
