@@ -609,32 +609,33 @@ impl<T: Real> Net<T> {
             .unwrap_or(0)
     }
 
-    /// Named parameters and buffers, e.g. `conv1.weight` (`[out, kh, kw, in]`), `fc1.weight`
-    /// (`[out, in]`), `bn1.running_mean`, in layer order.
-    pub fn parameters(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
+    /// `(layer.param, view)` for every parameter (or only the trainable ones), in layer order.
+    fn named<'a>(
+        &'a self,
+        trainable_only: bool,
+        view: impl Fn(&'a Param<T>) -> ArrayViewD<'a, T> + Copy + 'a,
+    ) -> Vec<(String, ArrayViewD<'a, T>)> {
         self.names
             .iter()
             .zip(&self.layers)
             .flat_map(|(n, l)| {
                 l.params()
                     .iter()
-                    .map(move |p| (format!("{n}.{}", p.name), p.value.view()))
+                    .filter(move |p| p.trainable || !trainable_only)
+                    .map(move |p| (format!("{n}.{}", p.name), view(p)))
             })
             .collect()
     }
 
+    /// Named parameters and buffers, e.g. `conv1.weight` (`[out, kh, kw, in]`), `fc1.weight`
+    /// (`[out, in]`), `bn1.running_mean`, in layer order.
+    pub fn parameters(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
+        self.named(false, |p| p.value.view())
+    }
+
     /// Gradients of the trainable parameters from the last `forward_backward`, same names.
     pub fn gradients(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
-        self.names
-            .iter()
-            .zip(&self.layers)
-            .flat_map(|(n, l)| {
-                l.params()
-                    .iter()
-                    .filter(|p| p.trainable)
-                    .map(move |p| (format!("{n}.{}", p.name), p.grad.view()))
-            })
-            .collect()
+        self.named(true, |p| p.grad.view())
     }
 
     /// Every parameter and buffer with its full name, mutable (optimizers, loading, tests).
