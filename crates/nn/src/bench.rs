@@ -144,3 +144,125 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchResult, NnError> {
         gflops: 3.0 * net.flops_per_sample() as f64 * train / 1e9,
     })
 }
+
+/// One layer (or a short stack) on its own, for kernel benchmarks: forward and backward on
+/// preallocated buffers filled with random values.
+pub struct LayerBench {
+    layers: Vec<Box<dyn crate::layer::Layer<f32>>>,
+    n: usize,
+    bufs: Vec<Vec<f32>>,
+    grads: Vec<Vec<f32>>,
+}
+
+impl LayerBench {
+    /// Builds `specs` for inputs of `input_chw` and a batch of `n`.
+    ///
+    /// # Errors
+    /// As [`Network::new`], without the classifier check.
+    pub fn new(
+        specs: &[crate::LayerSpec],
+        input_chw: [usize; 3],
+        n: usize,
+    ) -> Result<Self, NnError> {
+        let input = crate::Dims {
+            c: input_chw[0],
+            h: input_chw[1],
+            w: input_chw[2],
+        };
+        let (layers, _, _) = crate::model::build_layers::<f32>(specs, input, 0)?;
+        let mut rng = Pcg64Mcg::seed_from_u64(2);
+        let mut lens = vec![input.len()];
+        lens.extend(layers.iter().map(|l| l.out_dims().len()));
+        let mut rand = |len: usize| {
+            (0..n * len)
+                .map(|_| rng.gen_range(-1.0f32..1.0))
+                .collect::<Vec<_>>()
+        };
+        let bufs = lens.iter().map(|&l| rand(l)).collect();
+        let grads = lens.iter().map(|&l| rand(l)).collect();
+        Ok(Self {
+            layers,
+            n,
+            bufs,
+            grads,
+        })
+    }
+
+    /// Forward FLOPs (2 x MACs) of the batch.
+    pub fn flops(&self) -> u64 {
+        self.layers.iter().map(|l| l.flops()).sum::<u64>() * self.n as u64
+    }
+
+    /// Train-mode forward through every layer.
+    pub fn forward(&mut self) {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let (a, b) = self.bufs.split_at_mut(i + 1);
+            l.forward(
+                self.n,
+                &a[i],
+                &mut b[0],
+                crate::layer::Mode::Train { seed: 0 },
+            );
+        }
+    }
+
+    /// Backward through every layer, including the input gradient.
+    pub fn backward(&mut self) {
+        for i in (0..self.layers.len()).rev() {
+            let (lo, hi) = self.grads.split_at_mut(i + 1);
+            self.layers[i].backward(
+                self.n,
+                &self.bufs[i],
+                &self.bufs[i + 1],
+                &hi[0],
+                Some(&mut lo[i]),
+            );
+        }
+    }
+}
+
+/// A single-threaded `m x k` by `k x n` product (row-major operands) through the same GEMM
+/// wrapper the layers use.
+pub struct GemmBench {
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Vec<f32>,
+    b: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl GemmBench {
+    /// Random operands.
+    pub fn new(m: usize, n: usize, k: usize) -> Self {
+        let mut rng = Pcg64Mcg::seed_from_u64(3);
+        let mut rand = |len: usize| {
+            (0..len)
+                .map(|_| rng.gen_range(-1.0f32..1.0))
+                .collect::<Vec<_>>()
+        };
+        Self {
+            m,
+            n,
+            k,
+            a: rand(m * k),
+            b: rand(k * n),
+            c: vec![0.0; m * n],
+        }
+    }
+    /// FLOPs of one product.
+    pub fn flops(&self) -> u64 {
+        2 * (self.m * self.n * self.k) as u64
+    }
+    /// `c = a b`.
+    pub fn run(&mut self) {
+        use crate::linalg::{matmul, MatRef};
+        matmul(
+            &mut self.c,
+            self.n,
+            MatRef::rows(&self.a, self.m, self.k),
+            MatRef::rows(&self.b, self.k, self.n),
+            false,
+        );
+    }
+}

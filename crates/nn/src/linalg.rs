@@ -137,13 +137,11 @@ unsafe impl<T> Sync for SendPtr<T> {}
 
 /// Column blocks for a product with `n` output columns: at most 4, each at least 128 wide
 /// (rounded to 16). Depends on `n` only.
-fn col_blocks(n: usize) -> Vec<(usize, usize)> {
+/// Returns the block width and count.
+fn col_blocks(n: usize) -> (usize, usize) {
     let nb = (n / 128).clamp(1, 4);
     let width = n.div_ceil(nb).div_ceil(16) * 16;
-    (0..n)
-        .step_by(width.max(1))
-        .map(|c0| (c0, (c0 + width).min(n)))
-        .collect()
+    (width, n.div_ceil(width))
 }
 
 /// Like [`matmul`], with the output columns split into fixed blocks computed in parallel. Each
@@ -159,13 +157,14 @@ pub(crate) fn par_matmul<T: Real>(
     let Some((m, n, k)) = check_product(dst, dst_rs, &a, &b) else {
         return;
     };
-    let blocks = col_blocks(n);
-    if blocks.len() == 1 || k == 0 {
+    let (width, count) = col_blocks(n);
+    if count == 1 || k == 0 {
         matmul(dst, dst_rs, a, b, accumulate);
         return;
     }
     let ptr = SendPtr(dst.as_mut_ptr());
-    blocks.into_par_iter().for_each(|(c0, c1)| {
+    (0..count).into_par_iter().for_each(|i| {
+        let (c0, c1) = (i * width, ((i + 1) * width).min(n));
         let p = ptr;
         let sub = MatRef {
             data: &b.data[c0 * b.cs..],

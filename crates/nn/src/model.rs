@@ -135,6 +135,229 @@ fn check_init(layer: &str, kind: &'static str, init: &Option<InitSpec>) -> Resul
     }
 }
 
+/// Builds the layers of `specs` for `input` (inserting a flatten before a dense layer on an
+/// image); returns them, their names and the output shape.
+#[allow(clippy::type_complexity)]
+pub(crate) fn build_layers<T: Real>(
+    specs: &[LayerSpec],
+    input: Dims,
+    seed: u64,
+) -> Result<(Vec<Box<dyn Layer<T>>>, Vec<String>, Dims), NnError> {
+    let mut b = Builder {
+        seed,
+        counts: HashMap::new(),
+        index: 0,
+    };
+    let mut layers: Vec<Box<dyn Layer<T>>> = Vec::new();
+    let mut names = Vec::new();
+    let mut dims = input;
+    for (i, ls) in specs.iter().enumerate() {
+        let (name, layer): (String, Box<dyn Layer<T>>) = match ls {
+            LayerSpec::Conv2d {
+                out_channels,
+                kernel,
+                stride,
+                pad,
+                init,
+                bias_init,
+                lr_mult,
+                decay_mult,
+                name,
+            } => {
+                let name = b.name("conv", name);
+                let bad = |message: String| NnError::InvalidLayer {
+                    layer: name.clone(),
+                    kind: "conv2d",
+                    message,
+                };
+                if *out_channels == 0 || *kernel == 0 || *stride == 0 {
+                    return Err(bad(format!("out_channels {out_channels}, kernel {kernel} and stride {stride} must be >= 1")));
+                }
+                if dims.h + 2 * pad < *kernel || dims.w + 2 * pad < *kernel {
+                    return Err(bad(format!(
+                        "kernel {kernel} larger than the padded input {}x{} (pad {pad})",
+                        dims.h, dims.w
+                    )));
+                }
+                let g = ConvGeom {
+                    inp: dims,
+                    out_c: *out_channels,
+                    kernel: *kernel,
+                    stride: *stride,
+                    pad: *pad,
+                    oh: (dims.h + 2 * pad - kernel) / stride + 1,
+                    ow: (dims.w + 2 * pad - kernel) / stride + 1,
+                };
+                let kk = kernel * kernel;
+                let [w, bias] = b.weight_and_bias(
+                    &name,
+                    "conv2d",
+                    &[*out_channels, *kernel, *kernel, dims.c],
+                    (dims.c * kk, out_channels * kk),
+                    (init, bias_init),
+                    *lr_mult,
+                    *decay_mult,
+                )?;
+                (name, Box::new(Conv2d::new(g, w, bias)))
+            }
+            LayerSpec::Dense {
+                out,
+                init,
+                bias_init,
+                lr_mult,
+                decay_mult,
+                name,
+            } => {
+                if !dims.is_flat() {
+                    names.push(b.name("flatten", &None));
+                    let f = Flatten::new(dims);
+                    dims = <Flatten as Layer<T>>::out_dims(&f);
+                    layers.push(Box::new(f));
+                }
+                let name = b.name("fc", name);
+                if *out == 0 {
+                    return Err(NnError::InvalidLayer {
+                        layer: name,
+                        kind: "dense",
+                        message: "out must be >= 1".into(),
+                    });
+                }
+                let [w, bias] = b.weight_and_bias(
+                    &name,
+                    "dense",
+                    &[*out, dims.c],
+                    (dims.c, *out),
+                    (init, bias_init),
+                    *lr_mult,
+                    *decay_mult,
+                )?;
+                (name, Box::new(Dense::new(dims.c, *out, w, bias)))
+            }
+            LayerSpec::MaxPool {
+                kernel,
+                stride,
+                pad,
+                ceil,
+            }
+            | LayerSpec::AvgPool {
+                kernel,
+                stride,
+                pad,
+                ceil,
+            } => {
+                let (kind, prefix) = match ls {
+                    LayerSpec::MaxPool { .. } => (PoolKind::Max, "max_pool"),
+                    _ => (PoolKind::Avg, "avg_pool"),
+                };
+                let name = b.name(
+                    if kind == PoolKind::Max {
+                        "maxpool"
+                    } else {
+                        "avgpool"
+                    },
+                    &None,
+                );
+                let s = stride.unwrap_or(*kernel);
+                if *kernel == 0 || s == 0 || *pad >= *kernel {
+                    return Err(NnError::InvalidLayer { layer: name, kind: prefix, message: format!("need kernel >= 1, stride >= 1 and pad < kernel, got kernel {kernel}, stride {s}, pad {pad}") });
+                }
+                if pool_out(dims.h, *kernel, s, *pad, *ceil).is_none()
+                    || pool_out(dims.w, *kernel, s, *pad, *ceil).is_none()
+                {
+                    return Err(NnError::InvalidLayer {
+                        layer: name,
+                        kind: prefix,
+                        message: format!(
+                            "kernel {kernel} larger than the padded input {}x{}",
+                            dims.h, dims.w
+                        ),
+                    });
+                }
+                (
+                    name,
+                    Box::new(Pool::new(kind, dims, *kernel, s, *pad, *ceil)),
+                )
+            }
+            LayerSpec::Relu | LayerSpec::Sigmoid | LayerSpec::Tanh => {
+                let kind = match ls {
+                    LayerSpec::Relu => ActivationKind::Relu,
+                    LayerSpec::Sigmoid => ActivationKind::Sigmoid,
+                    _ => ActivationKind::Tanh,
+                };
+                let a = Activation::new(kind, dims);
+                (
+                    b.name(<Activation as Layer<T>>::kind(&a), &None),
+                    Box::new(a),
+                )
+            }
+            LayerSpec::Lrn {
+                size,
+                alpha,
+                beta,
+                k,
+                region,
+            } => {
+                let name = b.name("lrn", &None);
+                if size % 2 == 0
+                    || !(alpha.is_finite()
+                        && beta.is_finite()
+                        && k.is_finite()
+                        && *k > 0.0
+                        && *alpha >= 0.0)
+                {
+                    return Err(NnError::InvalidLayer { layer: name, kind: "lrn", message: format!("need an odd size, finite alpha >= 0, beta and k > 0; got size {size}, alpha {alpha}, beta {beta}, k {k}") });
+                }
+                let region = match region {
+                    LrnRegionSpec::AcrossChannels => LrnRegion::AcrossChannels,
+                    LrnRegionSpec::WithinChannel => LrnRegion::WithinChannel,
+                };
+                (
+                    name,
+                    Box::new(Lrn::new(region, dims, *size, *alpha, *beta, *k)),
+                )
+            }
+            LayerSpec::Dropout { p } => {
+                let name = b.name("dropout", &None);
+                if !(0.0..1.0).contains(p) {
+                    return Err(NnError::InvalidLayer {
+                        layer: name,
+                        kind: "dropout",
+                        message: format!("p = {p} must be in [0, 1)"),
+                    });
+                }
+                (name, Box::new(Dropout::new(*p, dims, i as u64)))
+            }
+            LayerSpec::BatchNorm { eps, momentum } => {
+                let name = b.name("bn", &None);
+                if !(*eps > 0.0 && eps.is_finite() && (0.0..=1.0).contains(momentum)) {
+                    return Err(NnError::InvalidLayer { layer: name, kind: "batch_norm", message: format!("need eps > 0 and momentum in [0, 1]; got eps {eps}, momentum {momentum}") });
+                }
+                (
+                    name,
+                    Box::new(BatchNorm::new(
+                        dims,
+                        *eps,
+                        *momentum,
+                        [1.0, 1.0],
+                        [1.0, 1.0],
+                    )),
+                )
+            }
+            LayerSpec::Flatten => (b.name("flatten", &None), Box::new(Flatten::new(dims))),
+        };
+        dims = layer.out_dims();
+        names.push(name);
+        layers.push(layer);
+    }
+    let mut unique = std::collections::HashSet::new();
+    if let Some(dup) = names.iter().find(|n| !unique.insert(n.as_str())) {
+        return Err(NnError::InvalidModel(format!(
+            "layer name `{dup}` used twice"
+        )));
+    }
+    Ok((layers, names, dims))
+}
+
 impl<T: Real> Net<T> {
     /// Builds the network for inputs of `input_chw = [channels, height, width]` and
     /// `num_classes` outputs; parameters are initialized from `seed`.
@@ -160,212 +383,7 @@ impl<T: Real> Net<T> {
             h: input_chw[1],
             w: input_chw[2],
         };
-        let mut b = Builder {
-            seed,
-            counts: HashMap::new(),
-            index: 0,
-        };
-        let mut layers: Vec<Box<dyn Layer<T>>> = Vec::new();
-        let mut names = Vec::new();
-        let mut dims = input;
-        for (i, ls) in specs.iter().enumerate() {
-            let (name, layer): (String, Box<dyn Layer<T>>) = match ls {
-                LayerSpec::Conv2d {
-                    out_channels,
-                    kernel,
-                    stride,
-                    pad,
-                    init,
-                    bias_init,
-                    lr_mult,
-                    decay_mult,
-                    name,
-                } => {
-                    let name = b.name("conv", name);
-                    let bad = |message: String| NnError::InvalidLayer {
-                        layer: name.clone(),
-                        kind: "conv2d",
-                        message,
-                    };
-                    if *out_channels == 0 || *kernel == 0 || *stride == 0 {
-                        return Err(bad(format!("out_channels {out_channels}, kernel {kernel} and stride {stride} must be >= 1")));
-                    }
-                    if dims.h + 2 * pad < *kernel || dims.w + 2 * pad < *kernel {
-                        return Err(bad(format!(
-                            "kernel {kernel} larger than the padded input {}x{} (pad {pad})",
-                            dims.h, dims.w
-                        )));
-                    }
-                    let g = ConvGeom {
-                        inp: dims,
-                        out_c: *out_channels,
-                        kernel: *kernel,
-                        stride: *stride,
-                        pad: *pad,
-                        oh: (dims.h + 2 * pad - kernel) / stride + 1,
-                        ow: (dims.w + 2 * pad - kernel) / stride + 1,
-                    };
-                    let kk = kernel * kernel;
-                    let [w, bias] = b.weight_and_bias(
-                        &name,
-                        "conv2d",
-                        &[*out_channels, *kernel, *kernel, dims.c],
-                        (dims.c * kk, out_channels * kk),
-                        (init, bias_init),
-                        *lr_mult,
-                        *decay_mult,
-                    )?;
-                    (name, Box::new(Conv2d::new(g, w, bias)))
-                }
-                LayerSpec::Dense {
-                    out,
-                    init,
-                    bias_init,
-                    lr_mult,
-                    decay_mult,
-                    name,
-                } => {
-                    if !dims.is_flat() {
-                        names.push(b.name("flatten", &None));
-                        let f = Flatten::new(dims);
-                        dims = <Flatten as Layer<T>>::out_dims(&f);
-                        layers.push(Box::new(f));
-                    }
-                    let name = b.name("fc", name);
-                    if *out == 0 {
-                        return Err(NnError::InvalidLayer {
-                            layer: name,
-                            kind: "dense",
-                            message: "out must be >= 1".into(),
-                        });
-                    }
-                    let [w, bias] = b.weight_and_bias(
-                        &name,
-                        "dense",
-                        &[*out, dims.c],
-                        (dims.c, *out),
-                        (init, bias_init),
-                        *lr_mult,
-                        *decay_mult,
-                    )?;
-                    (name, Box::new(Dense::new(dims.c, *out, w, bias)))
-                }
-                LayerSpec::MaxPool {
-                    kernel,
-                    stride,
-                    pad,
-                    ceil,
-                }
-                | LayerSpec::AvgPool {
-                    kernel,
-                    stride,
-                    pad,
-                    ceil,
-                } => {
-                    let (kind, prefix) = match ls {
-                        LayerSpec::MaxPool { .. } => (PoolKind::Max, "max_pool"),
-                        _ => (PoolKind::Avg, "avg_pool"),
-                    };
-                    let name = b.name(
-                        if kind == PoolKind::Max {
-                            "maxpool"
-                        } else {
-                            "avgpool"
-                        },
-                        &None,
-                    );
-                    let s = stride.unwrap_or(*kernel);
-                    if *kernel == 0 || s == 0 || *pad >= *kernel {
-                        return Err(NnError::InvalidLayer { layer: name, kind: prefix, message: format!("need kernel >= 1, stride >= 1 and pad < kernel, got kernel {kernel}, stride {s}, pad {pad}") });
-                    }
-                    if pool_out(dims.h, *kernel, s, *pad, *ceil).is_none()
-                        || pool_out(dims.w, *kernel, s, *pad, *ceil).is_none()
-                    {
-                        return Err(NnError::InvalidLayer {
-                            layer: name,
-                            kind: prefix,
-                            message: format!(
-                                "kernel {kernel} larger than the padded input {}x{}",
-                                dims.h, dims.w
-                            ),
-                        });
-                    }
-                    (
-                        name,
-                        Box::new(Pool::new(kind, dims, *kernel, s, *pad, *ceil)),
-                    )
-                }
-                LayerSpec::Relu | LayerSpec::Sigmoid | LayerSpec::Tanh => {
-                    let kind = match ls {
-                        LayerSpec::Relu => ActivationKind::Relu,
-                        LayerSpec::Sigmoid => ActivationKind::Sigmoid,
-                        _ => ActivationKind::Tanh,
-                    };
-                    let a = Activation::new(kind, dims);
-                    (
-                        b.name(<Activation as Layer<T>>::kind(&a), &None),
-                        Box::new(a),
-                    )
-                }
-                LayerSpec::Lrn {
-                    size,
-                    alpha,
-                    beta,
-                    k,
-                    region,
-                } => {
-                    let name = b.name("lrn", &None);
-                    if size % 2 == 0
-                        || !(alpha.is_finite()
-                            && beta.is_finite()
-                            && k.is_finite()
-                            && *k > 0.0
-                            && *alpha >= 0.0)
-                    {
-                        return Err(NnError::InvalidLayer { layer: name, kind: "lrn", message: format!("need an odd size, finite alpha >= 0, beta and k > 0; got size {size}, alpha {alpha}, beta {beta}, k {k}") });
-                    }
-                    let region = match region {
-                        LrnRegionSpec::AcrossChannels => LrnRegion::AcrossChannels,
-                        LrnRegionSpec::WithinChannel => LrnRegion::WithinChannel,
-                    };
-                    (
-                        name,
-                        Box::new(Lrn::new(region, dims, *size, *alpha, *beta, *k)),
-                    )
-                }
-                LayerSpec::Dropout { p } => {
-                    let name = b.name("dropout", &None);
-                    if !(0.0..1.0).contains(p) {
-                        return Err(NnError::InvalidLayer {
-                            layer: name,
-                            kind: "dropout",
-                            message: format!("p = {p} must be in [0, 1)"),
-                        });
-                    }
-                    (name, Box::new(Dropout::new(*p, dims, i as u64)))
-                }
-                LayerSpec::BatchNorm { eps, momentum } => {
-                    let name = b.name("bn", &None);
-                    if !(*eps > 0.0 && eps.is_finite() && (0.0..=1.0).contains(momentum)) {
-                        return Err(NnError::InvalidLayer { layer: name, kind: "batch_norm", message: format!("need eps > 0 and momentum in [0, 1]; got eps {eps}, momentum {momentum}") });
-                    }
-                    (
-                        name,
-                        Box::new(BatchNorm::new(
-                            dims,
-                            *eps,
-                            *momentum,
-                            [1.0, 1.0],
-                            [1.0, 1.0],
-                        )),
-                    )
-                }
-                LayerSpec::Flatten => (b.name("flatten", &None), Box::new(Flatten::new(dims))),
-            };
-            dims = layer.out_dims();
-            names.push(name);
-            layers.push(layer);
-        }
+        let (layers, names, dims) = build_layers::<T>(&specs, input, seed)?;
         if dims
             != (Dims {
                 c: num_classes,
@@ -376,12 +394,6 @@ impl<T: Real> Net<T> {
             return Err(NnError::InvalidModel(format!(
                 "the last layer outputs {}x{}x{} values per sample; the loss needs num_classes = {num_classes} (end with a dense layer of out = {num_classes})",
                 dims.c, dims.h, dims.w
-            )));
-        }
-        let mut unique = std::collections::HashSet::new();
-        if let Some(dup) = names.iter().find(|n| !unique.insert(n.as_str())) {
-            return Err(NnError::InvalidModel(format!(
-                "layer name `{dup}` used twice"
             )));
         }
         let n_bufs = layers.len() + 1;
@@ -436,9 +448,13 @@ impl<T: Real> Net<T> {
             .zip(x.outer_iter().into_par_iter())
             .for_each(|(dst, img)| {
                 if let Some(src) = img.as_slice() {
-                    for ch in 0..d.c {
-                        for p in 0..hw {
-                            dst[p * d.c + ch] = src[ch * hw + p];
+                    if d.c == 1 {
+                        dst.copy_from_slice(src);
+                        return;
+                    }
+                    for (ch, plane) in src.chunks_exact(hw).enumerate() {
+                        for (px, &v) in dst.chunks_exact_mut(d.c).zip(plane) {
+                            px[ch] = v;
                         }
                     }
                 } else {
@@ -459,6 +475,10 @@ impl<T: Real> Net<T> {
             "{} labels for a batch of {n}",
             labels.len()
         );
+        if n == 0 {
+            // Nothing to do; batch norm would otherwise divide by zero.
+            return 0;
+        }
         self.reserve(n, mode != Mode::Eval);
         self.load_input(x);
         for (i, layer) in self.layers.iter_mut().enumerate() {
@@ -469,7 +489,8 @@ impl<T: Real> Net<T> {
     }
 
     /// Train-mode forward, softmax cross-entropy and backward. Parameter gradients (of the
-    /// mean loss over the batch) land in the layers' gradient buffers. No allocation once a
+    /// mean loss over the batch) land in the layers' gradient buffers. An empty batch does
+    /// nothing (gradients keep their previous values). No allocation once a
     /// batch at least this large has been seen.
     ///
     /// # Panics
@@ -482,6 +503,9 @@ impl<T: Real> Net<T> {
         dropout_seed: u64,
     ) -> BatchStats {
         let n = self.forward(x, labels, Mode::Train { seed: dropout_seed });
+        if n == 0 {
+            return BatchStats::default();
+        }
         let last = self.layers.len();
         let stats = softmax_cross_entropy(
             &self.acts[last][..n * self.classes],
@@ -585,32 +609,33 @@ impl<T: Real> Net<T> {
             .unwrap_or(0)
     }
 
-    /// Named parameters and buffers, e.g. `conv1.weight` (`[out, kh, kw, in]`), `fc1.weight`
-    /// (`[out, in]`), `bn1.running_mean`, in layer order.
-    pub fn parameters(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
+    /// `(layer.param, view)` for every parameter (or only the trainable ones), in layer order.
+    fn named<'a>(
+        &'a self,
+        trainable_only: bool,
+        view: impl Fn(&'a Param<T>) -> ArrayViewD<'a, T> + Copy + 'a,
+    ) -> Vec<(String, ArrayViewD<'a, T>)> {
         self.names
             .iter()
             .zip(&self.layers)
             .flat_map(|(n, l)| {
                 l.params()
                     .iter()
-                    .map(move |p| (format!("{n}.{}", p.name), p.value.view()))
+                    .filter(move |p| p.trainable || !trainable_only)
+                    .map(move |p| (format!("{n}.{}", p.name), view(p)))
             })
             .collect()
     }
 
+    /// Named parameters and buffers, e.g. `conv1.weight` (`[out, kh, kw, in]`), `fc1.weight`
+    /// (`[out, in]`), `bn1.running_mean`, in layer order.
+    pub fn parameters(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
+        self.named(false, |p| p.value.view())
+    }
+
     /// Gradients of the trainable parameters from the last `forward_backward`, same names.
     pub fn gradients(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
-        self.names
-            .iter()
-            .zip(&self.layers)
-            .flat_map(|(n, l)| {
-                l.params()
-                    .iter()
-                    .filter(|p| p.trainable)
-                    .map(move |p| (format!("{n}.{}", p.name), p.grad.view()))
-            })
-            .collect()
+        self.named(true, |p| p.grad.view())
     }
 
     /// Every parameter and buffer with its full name, mutable (optimizers, loading, tests).
@@ -633,6 +658,14 @@ impl<T: Real> Net<T> {
             .filter(|p| p.trainable)
             .map(|p| (p.lr_mult, p.decay_mult))
             .collect()
+    }
+
+    /// Trainable parameters in order, without building names (no allocation).
+    pub(crate) fn trainable_mut(&mut self) -> impl Iterator<Item = &mut Param<T>> {
+        self.layers
+            .iter_mut()
+            .flat_map(|l| l.params_mut().iter_mut())
+            .filter(|p| p.trainable)
     }
 
     /// Mutable value of the parameter `name` (tests and tools).

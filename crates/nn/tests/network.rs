@@ -282,4 +282,26 @@ fn smaller_batches_reuse_buffers_and_views_may_be_strided() {
     let t = x.view().permuted_axes([0, 1, 3, 2]).to_owned();
     let back: ArrayView4<f32> = t.view().permuted_axes([0, 1, 3, 2]);
     assert_eq!(net.evaluate(back, &y).loss_sum, full.loss_sum);
+    // An empty batch is a no-op, also for batch norm's running statistics.
+    let mut bn = Network::new(
+        &spec("preset = \"mlp\"\nbatch_norm = true"),
+        [1, 28, 28],
+        10,
+        1,
+    )
+    .unwrap();
+    let before: Vec<f32> = bn
+        .parameters()
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    let empty = x.slice(ndarray::s![..0, .., .., ..]);
+    assert_eq!(bn.forward_backward(empty, &[], 0), BatchStats::default());
+    assert_eq!(bn.evaluate(empty, &[]).count, 0);
+    let after: Vec<f32> = bn
+        .parameters()
+        .iter()
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    assert_eq!(before, after);
 }

@@ -2,6 +2,7 @@
 
 use super::{Dims, Layer, Mode};
 use crate::linalg::ELEM_CHUNK;
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -44,23 +45,7 @@ impl<T: Real> Layer<T> for Activation {
         y[..len]
             .par_chunks_mut(ELEM_CHUNK)
             .zip(x[..len].par_chunks(ELEM_CHUNK))
-            .for_each(|(y, x)| match kind {
-                ActivationKind::Relu => {
-                    for (y, &x) in y.iter_mut().zip(x) {
-                        *y = if x > T::zero() { x } else { T::zero() };
-                    }
-                }
-                ActivationKind::Sigmoid => {
-                    for (y, &x) in y.iter_mut().zip(x) {
-                        *y = T::one() / (T::one() + (-x).exp());
-                    }
-                }
-                ActivationKind::Tanh => {
-                    for (y, &x) in y.iter_mut().zip(x) {
-                        *y = x.tanh();
-                    }
-                }
-            });
+            .for_each(|(y, x)| forward((kind, x, y)));
     }
     fn backward(&mut self, n: usize, _x: &[T], y: &[T], dy: &[T], dx: Option<&mut [T]>) {
         let Some(dx) = dx else { return };
@@ -73,25 +58,33 @@ impl<T: Real> Layer<T> for Activation {
                     .par_chunks(ELEM_CHUNK)
                     .zip(dy[..len].par_chunks(ELEM_CHUNK)),
             )
-            .for_each(|(dx, (y, dy))| {
-                let it = dx.iter_mut().zip(y.iter().zip(dy));
-                match kind {
-                    ActivationKind::Relu => {
-                        for (dx, (&y, &dy)) in it {
-                            *dx = if y > T::zero() { dy } else { T::zero() };
-                        }
-                    }
-                    ActivationKind::Sigmoid => {
-                        for (dx, (&y, &dy)) in it {
-                            *dx = dy * y * (T::one() - y);
-                        }
-                    }
-                    ActivationKind::Tanh => {
-                        for (dx, (&y, &dy)) in it {
-                            *dx = dy * (T::one() - y * y);
-                        }
-                    }
-                }
-            });
+            .for_each(|(dx, (y, dy))| backward((kind, y, dy, dx)));
     }
+}
+
+simd_kernel! {
+fn forward<T: Real>((kind, x, y): (ActivationKind, &[T], &mut [T])) {
+    let it = y.iter_mut().zip(x);
+    match kind {
+        ActivationKind::Relu => {
+            it.for_each(|(y, &x)| *y = if x > T::zero() { x } else { T::zero() })
+        }
+        ActivationKind::Sigmoid => it.for_each(|(y, &x)| *y = T::one() / (T::one() + (-x).exp())),
+        ActivationKind::Tanh => it.for_each(|(y, &x)| *y = x.tanh()),
+    }
+}
+}
+
+simd_kernel! {
+/// Derivatives from the outputs: `1[y > 0]`, `y (1 - y)`, `1 - y^2`.
+fn backward<T: Real>((kind, y, dy, dx): (ActivationKind, &[T], &[T], &mut [T])) {
+    let it = dx.iter_mut().zip(y.iter().zip(dy));
+    match kind {
+        ActivationKind::Relu => {
+            it.for_each(|(dx, (&y, &dy))| *dx = if y > T::zero() { dy } else { T::zero() })
+        }
+        ActivationKind::Sigmoid => it.for_each(|(dx, (&y, &dy))| *dx = dy * y * (T::one() - y)),
+        ActivationKind::Tanh => it.for_each(|(dx, (&y, &dy))| *dx = dy * (T::one() - y * y)),
+    }
+}
 }

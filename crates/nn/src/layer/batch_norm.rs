@@ -18,6 +18,8 @@ pub(crate) struct BatchNorm<T> {
     /// Normalized input of the last train-mode forward.
     xhat: Vec<T>,
     inv_std: Vec<T>,
+    /// Per-channel scratch: batch mean and variance, or the two gradient sums.
+    sums: [Vec<T>; 2],
 }
 
 impl<T: Real> BatchNorm<T> {
@@ -37,6 +39,7 @@ impl<T: Real> BatchNorm<T> {
             ],
             xhat: Vec::new(),
             inv_std: vec![T::zero(); c],
+            sums: [vec![T::zero(); c], vec![T::zero(); c]],
         }
     }
 }
@@ -71,8 +74,9 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
             }
             return;
         }
-        let mut mean = vec![T::zero(); c];
-        let mut var = vec![T::zero(); c];
+        let [mean, var] = &mut self.sums;
+        mean.fill(T::zero());
+        var.fill(T::zero());
         for xr in x.chunks_exact(c) {
             for j in 0..c {
                 mean[j] += xr[j];
@@ -121,8 +125,9 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let c = self.dims.c;
         let total = n * self.dims.len();
         let rows = total / c;
-        let mut sum_dy = vec![T::zero(); c];
-        let mut sum_dy_xhat = vec![T::zero(); c];
+        let [sum_dy, sum_dy_xhat] = &mut self.sums;
+        sum_dy.fill(T::zero());
+        sum_dy_xhat.fill(T::zero());
         for (dr, hr) in dy[..total].chunks_exact(c).zip(self.xhat.chunks_exact(c)) {
             for j in 0..c {
                 sum_dy[j] += dr[j];
@@ -130,8 +135,8 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
             }
         }
         let [g, b, ..] = &mut self.params;
-        g.g_mut().copy_from_slice(&sum_dy_xhat);
-        b.g_mut().copy_from_slice(&sum_dy);
+        g.g_mut().copy_from_slice(sum_dy_xhat);
+        b.g_mut().copy_from_slice(sum_dy);
         let Some(dx) = dx else { return };
         let rn = T::of(rows as f64);
         let gamma = g.v();

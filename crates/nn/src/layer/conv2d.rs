@@ -11,6 +11,7 @@
 
 use super::{Dims, Layer, Mode, Param};
 use crate::linalg::{batch_chunk, matmul, MatRef, BATCH_CHUNKS};
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -34,14 +35,15 @@ impl ConvGeom {
         self.oh * self.ow
     }
 
+    simd_kernel! {
     /// Writes the im2col matrix of one image (`pixels() x k()`, row-major).
-    fn im2col<T: Real>(&self, x: &[T], col: &mut [T]) {
-        let Dims { c, h, w } = self.inp;
-        let (ks, s, p) = (self.kernel, self.stride, self.pad);
-        let k = self.k();
-        for oy in 0..self.oh {
-            for ox in 0..self.ow {
-                let row = &mut col[(oy * self.ow + ox) * k..][..k];
+    fn im2col<T: Real>((this, x, col): (&ConvGeom, &[T], &mut [T])) {
+        let Dims { c, h, w } = this.inp;
+        let (ks, s, p) = (this.kernel, this.stride, this.pad);
+        let k = this.k();
+        for oy in 0..this.oh {
+            for ox in 0..this.ow {
+                let row = &mut col[(oy * this.ow + ox) * k..][..k];
                 for ky in 0..ks {
                     let dst = &mut row[ky * ks * c..][..ks * c];
                     let iy = (oy * s + ky) as isize - p as isize;
@@ -52,7 +54,7 @@ impl ConvGeom {
                     let ix0 = (ox * s) as isize - p as isize;
                     let src_row = &x[iy as usize * w * c..][..w * c];
                     if ix0 >= 0 && ix0 as usize + ks <= w {
-                        dst.copy_from_slice(&src_row[ix0 as usize * c..][..ks * c]);
+                        copy_run(dst, &src_row[ix0 as usize * c..][..ks * c]);
                         continue;
                     }
                     for kx in 0..ks {
@@ -61,22 +63,24 @@ impl ConvGeom {
                         if ix < 0 || ix >= w as isize {
                             d.fill(T::zero());
                         } else {
-                            d.copy_from_slice(&src_row[ix as usize * c..][..c]);
+                            copy_run(d, &src_row[ix as usize * c..][..c]);
                         }
                     }
                 }
             }
         }
     }
+    }
 
+    simd_kernel! {
     /// Adds the im2col-shaped gradient `dcol` of one image into `dx` (which it does not clear).
-    fn col2im_add<T: Real>(&self, dcol: &[T], dx: &mut [T]) {
-        let Dims { c, h, w } = self.inp;
-        let (ks, s, p) = (self.kernel, self.stride, self.pad);
-        let k = self.k();
-        for oy in 0..self.oh {
-            for ox in 0..self.ow {
-                let row = &dcol[(oy * self.ow + ox) * k..][..k];
+    fn col2im_add<T: Real>((this, dcol, dx): (&ConvGeom, &[T], &mut [T])) {
+        let Dims { c, h, w } = this.inp;
+        let (ks, s, p) = (this.kernel, this.stride, this.pad);
+        let k = this.k();
+        for oy in 0..this.oh {
+            for ox in 0..this.ow {
+                let row = &dcol[(oy * this.ow + ox) * k..][..k];
                 for ky in 0..ks {
                     let iy = (oy * s + ky) as isize - p as isize;
                     if iy < 0 || iy >= h as isize {
@@ -98,6 +102,36 @@ impl ConvGeom {
             }
         }
     }
+    }
+}
+
+/// `dst.copy_from_slice(src)` for short runs without a `memcpy` call: fixed 8-value blocks
+/// (the last one overlapping) that compile to vector moves.
+#[inline(always)]
+fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
+    let n = dst.len();
+    assert_eq!(n, src.len());
+    if n < 8 {
+        // An element loop on purpose: `copy_from_slice` would call `memcpy` for a few values.
+        #[allow(clippy::manual_memcpy)]
+        for i in 0..n {
+            dst[i] = src[i];
+        }
+        return;
+    }
+    let block = |dst: &mut [T], src: &[T], i: usize| {
+        let s: &[T; 8] = src[i..i + 8].try_into().expect("8 values");
+        let d: &mut [T; 8] = (&mut dst[i..i + 8]).try_into().expect("8 values");
+        *d = *s;
+    };
+    let mut i = 0;
+    while i + 8 <= n {
+        block(dst, src, i);
+        i += 8;
+    }
+    if i < n {
+        block(dst, src, n - 8);
+    }
 }
 
 #[derive(Default)]
@@ -118,6 +152,12 @@ pub(crate) struct Conv2d<T> {
     scratch: Vec<Scratch<T>>,
     /// Images per im2col block.
     sub: usize,
+    /// Stride 1: the input gradient is the convolution of the zero-padded output gradient
+    /// with the flipped, transposed kernel; this is its geometry (`None` for other strides,
+    /// which scatter the im2col gradient back instead).
+    pub(super) transposed: Option<ConvGeom>,
+    /// The flipped kernel `[c_in, kh, kw, c_out]` of `transposed`, refreshed every backward.
+    wflip: Vec<T>,
 }
 
 impl<T: Real> Conv2d<T> {
@@ -130,11 +170,30 @@ impl<T: Real> Conv2d<T> {
         let per_image = g.pixels() * g.k() * std::mem::size_of::<T>();
         let sub = (COL_BYTES / per_image.max(1)).max(1);
         let scratch = (0..BATCH_CHUNKS).map(|_| Scratch::default()).collect();
+        // Only when it does no more work than the scatter ("same" padding) and its product
+        // is wide enough (many input channels).
+        let same = g.oh * g.ow >= g.inp.h * g.inp.w;
+        let transposed =
+            (g.stride == 1 && g.pad < g.kernel && same && g.inp.c >= 16).then(|| ConvGeom {
+                inp: Dims {
+                    c: g.out_c,
+                    h: g.oh,
+                    w: g.ow,
+                },
+                out_c: g.inp.c,
+                kernel: g.kernel,
+                stride: 1,
+                pad: g.kernel - 1 - g.pad,
+                oh: g.inp.h,
+                ow: g.inp.w,
+            });
         Self {
             g,
             params: [weight, bias],
             scratch,
             sub,
+            transposed,
+            wflip: Vec::new(),
         }
     }
 
@@ -146,8 +205,14 @@ impl<T: Real> Conv2d<T> {
                 s.col.resize(rows * k, T::zero());
             }
             if backward {
-                if s.dcol.len() < rows * k {
-                    s.dcol.resize(rows * k, T::zero());
+                // Either the im2col gradient (`rows x k`) or the transposed convolution's
+                // im2col matrix of one sub-block of output gradients.
+                let dlen = match self.transposed {
+                    Some(t) => self.sub.min(batch_chunk(n)) * t.pixels() * t.k(),
+                    None => rows * k,
+                };
+                if s.dcol.len() < dlen {
+                    s.dcol.resize(dlen, T::zero());
                 }
                 s.dw.resize(self.g.out_c * k, T::zero());
                 s.db.resize(self.g.out_c, T::zero());
@@ -193,11 +258,12 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                 for i0 in (0..imgs).step_by(sub) {
                     let m = (imgs - i0).min(sub);
                     for i in 0..m {
-                        g.im2col(&x[(i0 + i) * in_len..][..in_len], &mut s.col[i * px * k..]);
+                        let xi = &x[(i0 + i) * in_len..][..in_len];
+                        ConvGeom::im2col((&g, xi, &mut s.col[i * px * k..]));
                     }
                     let ys = &mut y[i0 * out_len..][..m * out_len];
                     for row in ys.chunks_exact_mut(g.out_c) {
-                        row.copy_from_slice(b);
+                        copy_run(row, b);
                     }
                     matmul(ys, g.out_c, MatRef::rows(&s.col, m * px, k), w, true);
                 }
@@ -216,6 +282,23 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         let chunk = batch_chunk(n);
         let sub = self.sub;
         let wmat = MatRef::rows(self.params[0].v(), oc, k);
+        if let (Some(t), true) = (self.transposed, dx.is_some()) {
+            // wflip[c][ky][kx][o] = w[o][ks-1-ky][ks-1-kx][c]
+            let (ks, ci) = (g.kernel, g.inp.c);
+            self.wflip.resize(ci * t.k(), T::zero());
+            let w = self.params[0].v();
+            for c in 0..ci {
+                for ky in 0..ks {
+                    for kx in 0..ks {
+                        for o in 0..oc {
+                            self.wflip[((c * ks + ky) * ks + kx) * oc + o] =
+                                w[((o * ks + ks - 1 - ky) * ks + ks - 1 - kx) * ci + c];
+                        }
+                    }
+                }
+            }
+        }
+        let transposed = self.transposed.map(|t| (t, &self.wflip[..]));
         let work = |x: &[T], dy: &[T], s: &mut Scratch<T>, mut dx: Option<&mut [T]>| {
             s.dw.fill(T::zero());
             s.db.fill(T::zero());
@@ -223,7 +306,8 @@ impl<T: Real> Layer<T> for Conv2d<T> {
             for i0 in (0..imgs).step_by(sub) {
                 let m = (imgs - i0).min(sub);
                 for i in 0..m {
-                    g.im2col(&x[(i0 + i) * in_len..][..in_len], &mut s.col[i * px * k..]);
+                    let xi = &x[(i0 + i) * in_len..][..in_len];
+                    ConvGeom::im2col((&g, xi, &mut s.col[i * px * k..]));
                 }
                 let dys = MatRef::rows(&dy[i0 * out_len..], m * px, oc);
                 matmul(&mut s.dw, k, dys.t(), MatRef::rows(&s.col, m * px, k), true);
@@ -232,12 +316,31 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                         *d += v;
                     }
                 }
-                if let Some(dx) = dx.as_deref_mut() {
-                    matmul(&mut s.dcol, k, dys, wmat, false);
-                    for i in 0..m {
-                        let d = &mut dx[(i0 + i) * in_len..][..in_len];
-                        d.fill(T::zero());
-                        g.col2im_add(&s.dcol[i * px * k..][..px * k], d);
+                match (dx.as_deref_mut(), &transposed) {
+                    (None, _) => {}
+                    (Some(dx), Some((t, wflip))) => {
+                        let (tpx, tk) = (t.pixels(), t.k());
+                        for i in 0..m {
+                            let dyi = &dy[(i0 + i) * out_len..][..out_len];
+                            ConvGeom::im2col((t, dyi, &mut s.dcol[i * tpx * tk..]));
+                        }
+                        let wf = MatRef::rows(wflip, t.out_c, tk).t();
+                        let cols = MatRef::rows(&s.dcol, m * tpx, tk);
+                        matmul(
+                            &mut dx[i0 * in_len..][..m * in_len],
+                            t.out_c,
+                            cols,
+                            wf,
+                            false,
+                        );
+                    }
+                    (Some(dx), None) => {
+                        matmul(&mut s.dcol, k, dys, wmat, false);
+                        for i in 0..m {
+                            let d = &mut dx[(i0 + i) * in_len..][..in_len];
+                            d.fill(T::zero());
+                            ConvGeom::col2im_add((&g, &s.dcol[i * px * k..][..px * k], d));
+                        }
                     }
                 }
             }

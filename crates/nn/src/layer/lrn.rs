@@ -13,6 +13,7 @@
 //! `size` must be odd (as in Caffe), so `W` is symmetric.
 
 use super::{Dims, Layer, Mode};
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -32,6 +33,8 @@ pub(crate) struct Lrn<T> {
     k: f64,
     /// `s` of the last forward.
     scale: Vec<T>,
+    /// `s^-beta` of the last forward.
+    pw: Vec<T>,
     /// Backward scratch (`dy * y / s`, then its window sums).
     tmp: Vec<T>,
 }
@@ -46,6 +49,7 @@ impl<T: Real> Lrn<T> {
             beta,
             k,
             scale: Vec::new(),
+            pw: Vec::new(),
             tmp: Vec::new(),
         }
     }
@@ -58,6 +62,7 @@ impl<T: Real> Lrn<T> {
     }
 
     /// `out_i = sum_{j in W(i)} f(v_j)` for one sample.
+    #[inline(always)]
     fn window_sum(&self, v: &[T], out: &mut [T], f: impl Fn(T) -> T) {
         let Dims { c, h, w } = self.dims;
         let r = self.size / 2;
@@ -102,26 +107,23 @@ impl<T: Real> Layer<T> for Lrn<T> {
         let len = self.dims.len();
         if self.scale.len() < n * len {
             self.scale.resize(n * len, T::zero());
+            self.pw.resize(n * len, T::zero());
         }
-        let mut scale = std::mem::take(&mut self.scale);
-        let (a, b, k) = (
-            T::of(self.alpha / self.norm()),
-            T::of(self.beta),
-            T::of(self.k),
+        let (mut scale, mut pw) = (
+            std::mem::take(&mut self.scale),
+            std::mem::take(&mut self.pw),
         );
         let this = &*self;
         scale[..n * len]
             .par_chunks_mut(len)
-            .zip(y[..n * len].par_chunks_mut(len))
-            .zip(x[..n * len].par_chunks(len))
-            .for_each(|((s, y), x)| {
-                this.window_sum(x, s, |v| v * v);
-                for ((s, y), &x) in s.iter_mut().zip(y.iter_mut()).zip(x) {
-                    *s = k + a * *s;
-                    *y = x * s.powf(-b);
-                }
-            });
-        self.scale = scale;
+            .zip(pw[..n * len].par_chunks_mut(len))
+            .zip(
+                y[..n * len]
+                    .par_chunks_mut(len)
+                    .zip(x[..n * len].par_chunks(len)),
+            )
+            .for_each(|((s, pw), (y, x))| forward_sample((this, x, s, pw, y)));
+        (self.scale, self.pw) = (scale, pw);
     }
     fn backward(&mut self, n: usize, x: &[T], y: &[T], dy: &[T], dx: Option<&mut [T]>) {
         let Some(dx) = dx else { return };
@@ -130,32 +132,61 @@ impl<T: Real> Layer<T> for Lrn<T> {
             self.tmp.resize(2 * n * len, T::zero());
         }
         let mut tmp = std::mem::take(&mut self.tmp);
-        let b = T::of(self.beta);
-        let coef = T::of(2.0 * self.alpha * self.beta / self.norm());
         let this = &*self;
-        tmp[..2 * n * len]
+        let m = n * len;
+        tmp[..2 * m]
             .par_chunks_mut(2 * len)
-            .zip(dx[..n * len].par_chunks_mut(len))
-            .zip(
-                x[..n * len]
-                    .par_chunks(len)
-                    .zip(y[..n * len].par_chunks(len)),
-            )
-            .zip(
-                dy[..n * len]
-                    .par_chunks(len)
-                    .zip(this.scale[..n * len].par_chunks(len)),
-            )
-            .for_each(|(((t, dx), (x, y)), (dy, s))| {
-                let (t, sum) = t.split_at_mut(len);
-                for (((t, &dy), &y), &s) in t.iter_mut().zip(dy).zip(y).zip(s) {
-                    *t = dy * y / s;
-                }
-                this.window_sum(t, sum, |v| v);
-                for i in 0..len {
-                    dx[i] = dy[i] * s[i].powf(-b) - coef * x[i] * sum[i];
-                }
+            .zip(dx[..m].par_chunks_mut(len))
+            .zip(x[..m].par_chunks(len).zip(y[..m].par_chunks(len)))
+            .zip(dy[..m].par_chunks(len).zip(this.scale[..m].par_chunks(len)))
+            .zip(this.pw[..m].par_chunks(len))
+            .for_each(|((((t, dx), (x, y)), (dy, s)), pw)| {
+                backward_sample((this, [x, y, dy, s, pw], t, dx))
             });
         self.tmp = tmp;
+    }
+}
+
+simd_kernel! {
+/// One sample's forward: `s`, `s^-beta` and `y`.
+fn forward_sample<T: Real>((this, x, s, pw, y): (&Lrn<T>, &[T], &mut [T], &mut [T], &mut [T])) {
+    let (a, b, k) = (
+        T::of(this.alpha / this.norm()),
+        T::of(this.beta),
+        T::of(this.k),
+    );
+    this.window_sum(x, s, |v| v * v);
+    for (((s, pw), y), &x) in s.iter_mut().zip(pw.iter_mut()).zip(y.iter_mut()).zip(x) {
+        *s = k + a * *s;
+        *pw = neg_pow(*s, b);
+        *y = x * *pw;
+    }
+}
+}
+simd_kernel! {
+/// One sample's input gradient from `[x, y, dy, s, s^-beta]`, with scratch `t` of twice
+/// the sample size.
+fn backward_sample<T: Real>((this, [x, y, dy, s, pw], t, dx): (&Lrn<T>, [&[T]; 5], &mut [T], &mut [T])) {
+    let coef = T::of(2.0 * this.alpha * this.beta / this.norm());
+    let (t, sum) = t.split_at_mut(x.len());
+    for (((t, &dy), &y), &s) in t.iter_mut().zip(dy).zip(y).zip(s) {
+        *t = dy * y / s;
+    }
+    this.window_sum(t, sum, |v| v);
+    for i in 0..x.len() {
+        dx[i] = dy[i] * pw[i] - coef * x[i] * sum[i];
+    }
+}
+}
+
+/// `s^-beta`; for `beta = 0.75` (Caffe's value) as `1 / (sqrt(s) * sqrt(sqrt(s)))`, which
+/// vectorizes, unlike `powf`.
+#[inline(always)]
+fn neg_pow<T: Real>(s: T, beta: T) -> T {
+    if beta == T::of(0.75) {
+        let r = s.sqrt();
+        T::one() / (r * r.sqrt())
+    } else {
+        s.powf(-beta)
     }
 }

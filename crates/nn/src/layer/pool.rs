@@ -15,6 +15,7 @@
 //! `count_include_pad = True` in both rounding modes.
 
 use super::{Dims, Layer, Mode};
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -45,7 +46,7 @@ pub(crate) struct Pool {
     k: usize,
     s: usize,
     pad: usize,
-    /// Max pooling: index within the sample of the input that won, per output value.
+    /// Max pooling in train mode: per output value, the input pixel (`iy * w + ix`) that won.
     argmax: Vec<u32>,
 }
 
@@ -82,26 +83,44 @@ impl Pool {
         }
     }
 
-    fn forward_image<T: Real>(&self, x: &[T], y: &mut [T], arg: &mut [u32]) {
-        let Dims { c, h, w } = self.inp;
-        for oy in 0..self.out.h {
-            let (y0, y1, dh) = window(oy, self.k, self.s, self.pad, h);
-            for ox in 0..self.out.w {
-                let (x0, x1, dw) = window(ox, self.k, self.s, self.pad, w);
-                let o = (oy * self.out.w + ox) * c;
+    simd_kernel! {
+    fn forward_image<T: Real>((this, x, y, arg): (&Pool, &[T], &mut [T], &mut [u32])) {
+        let (k, s, pad, out) = (this.k, this.s, this.pad, this.out);
+        let Dims { c, h, w } = this.inp;
+        for oy in 0..out.h {
+            let (y0, y1, dh) = window(oy, k, s, pad, h);
+            for ox in 0..out.w {
+                let (x0, x1, dw) = window(ox, k, s, pad, w);
+                let o = (oy * out.w + ox) * c;
                 let yo = &mut y[o..o + c];
-                match self.kind {
+                match this.kind {
                     PoolKind::Max => {
-                        let ao = &mut arg[o..o + c];
                         yo.fill(T::neg_infinity());
+                        let mut ao = arg.get_mut(o..o + c);
+                        if let Some(a) = ao.as_deref_mut() {
+                            a.fill(0);
+                        }
                         for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                let base = (iy * w + ix) * c;
-                                for (ch, (yv, a)) in yo.iter_mut().zip(ao.iter_mut()).enumerate() {
-                                    let v = x[base + ch];
-                                    if v > *yv {
-                                        *yv = v;
-                                        *a = (base + ch) as u32;
+                            // One bounds check per window row.
+                            let row = &x[(iy * w + x0) * c..(iy * w + x1) * c];
+                            match ao.as_deref_mut() {
+                                Some(ao) => {
+                                    for (dx, xs) in row.chunks_exact(c).enumerate() {
+                                        // Branch-free select with a loop-invariant cell index:
+                                        // vectorizes over channels.
+                                        let cell = (iy * w + x0 + dx) as u32;
+                                        for ((yv, a), &v) in yo.iter_mut().zip(ao.iter_mut()).zip(xs) {
+                                            let gt = v > *yv;
+                                            *a = if gt { cell } else { *a };
+                                            *yv = if gt { v } else { *yv };
+                                        }
+                                    }
+                                }
+                                None => {
+                                    for xs in row.chunks_exact(c) {
+                                        for (yv, &v) in yo.iter_mut().zip(xs) {
+                                            *yv = if v > *yv { v } else { *yv };
+                                        }
                                     }
                                 }
                             }
@@ -110,9 +129,8 @@ impl Pool {
                     PoolKind::Avg => {
                         yo.fill(T::zero());
                         for iy in y0..y1 {
-                            for ix in x0..x1 {
-                                let base = (iy * w + ix) * c;
-                                for (yv, &v) in yo.iter_mut().zip(&x[base..base + c]) {
+                            for xs in x[(iy * w + x0) * c..(iy * w + x1) * c].chunks_exact(c) {
+                                for (yv, &v) in yo.iter_mut().zip(xs) {
                                     *yv += v;
                                 }
                             }
@@ -124,22 +142,27 @@ impl Pool {
             }
         }
     }
+    }
 
-    fn backward_image<T: Real>(&self, dy: &[T], dx: &mut [T], arg: &[u32]) {
-        let Dims { c, h, w } = self.inp;
+    simd_kernel! {
+    fn backward_image<T: Real>((this, dy, dx, arg): (&Pool, &[T], &mut [T], &[u32])) {
+        let (k, s, pad, out) = (this.k, this.s, this.pad, this.out);
+        let Dims { c, h, w } = this.inp;
         dx.fill(T::zero());
-        match self.kind {
+        match this.kind {
             PoolKind::Max => {
-                for (&g, &a) in dy.iter().zip(arg) {
-                    dx[a as usize] += g;
+                for (g, a) in dy.chunks_exact(c).zip(arg.chunks_exact(c)) {
+                    for ch in 0..c {
+                        dx[a[ch] as usize * c + ch] += g[ch];
+                    }
                 }
             }
             PoolKind::Avg => {
-                for oy in 0..self.out.h {
-                    let (y0, y1, dh) = window(oy, self.k, self.s, self.pad, h);
-                    for ox in 0..self.out.w {
-                        let (x0, x1, dw) = window(ox, self.k, self.s, self.pad, w);
-                        let o = (oy * self.out.w + ox) * c;
+                for oy in 0..out.h {
+                    let (y0, y1, dh) = window(oy, k, s, pad, h);
+                    for ox in 0..out.w {
+                        let (x0, x1, dw) = window(ox, k, s, pad, w);
+                        let o = (oy * out.w + ox) * c;
                         let inv = T::one() / T::of((dh * dw) as f64);
                         for iy in y0..y1 {
                             for ix in x0..x1 {
@@ -154,6 +177,7 @@ impl Pool {
             }
         }
     }
+    }
 }
 
 impl<T: Real> Layer<T> for Pool {
@@ -166,9 +190,10 @@ impl<T: Real> Layer<T> for Pool {
     fn out_dims(&self) -> Dims {
         self.out
     }
-    fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
+    fn forward(&mut self, n: usize, x: &[T], y: &mut [T], mode: Mode) {
         let (il, ol) = (self.inp.len(), self.out.len());
-        if self.kind == PoolKind::Max && self.argmax.len() < n * ol {
+        let record = self.kind == PoolKind::Max && mode != Mode::Eval;
+        if record && self.argmax.len() < n * ol {
             self.argmax.resize(n * ol, 0);
         }
         let mut argmax = std::mem::take(&mut self.argmax);
@@ -177,11 +202,11 @@ impl<T: Real> Layer<T> for Pool {
         let work = y[..n * ol]
             .par_chunks_mut(ol)
             .zip(x[..n * il].par_chunks(il));
-        if this.kind == PoolKind::Max {
+        if record {
             work.zip(arg_chunks)
-                .for_each(|((y, x), a)| this.forward_image(x, y, a));
+                .for_each(|((y, x), a)| Pool::forward_image((this, x, y, a)));
         } else {
-            work.for_each(|(y, x)| this.forward_image(x, y, &mut []));
+            work.for_each(|(y, x)| Pool::forward_image((this, x, y, &mut [])));
         }
         self.argmax = argmax;
     }
@@ -194,9 +219,9 @@ impl<T: Real> Layer<T> for Pool {
             .zip(dy[..n * ol].par_chunks(ol));
         if this.kind == PoolKind::Max {
             work.zip(this.argmax.par_chunks(ol))
-                .for_each(|((dx, dy), a)| this.backward_image(dy, dx, a));
+                .for_each(|((dx, dy), a)| Pool::backward_image((this, dy, dx, a)));
         } else {
-            work.for_each(|(dx, dy)| this.backward_image(dy, dx, &[]));
+            work.for_each(|(dx, dy)| Pool::backward_image((this, dy, dx, &[])));
         }
     }
 }

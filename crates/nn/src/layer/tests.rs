@@ -150,6 +150,21 @@ fn conv_gradients_stride_padding_odd_sizes() {
     }
 }
 
+/// Stride 1, "same" padding and at least 16 input channels: the input gradient goes through
+/// the transposed-convolution path instead of col2im.
+#[test]
+fn conv_gradients_transposed_path() {
+    for (i, &(c, h, w, oc, k, p)) in [(16, 5, 6, 3, 3, 1), (17, 4, 5, 2, 5, 2)]
+        .iter()
+        .enumerate()
+    {
+        let inp = Dims { c, h, w };
+        let mut l = conv(inp, oc, k, 1, p, 90 + i as u64);
+        assert!(l.transposed.is_some());
+        gradcheck(&mut l, inp, 3, 91 + i as u64);
+    }
+}
+
 #[test]
 fn pool_gradients_ceil_floor_padding() {
     for (i, &(kind, h, w, k, s, p, ceil)) in [
@@ -485,4 +500,30 @@ fn conv_one_vs_two_threads_bit_identical() {
     let a = run(1);
     let b = run(2);
     assert!(a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3);
+}
+
+#[test]
+fn dense_matches_naive_reference() {
+    // 300 outputs: the product is split into column blocks computed in parallel.
+    let (inp, out, n) = (13, 300, 4);
+    let mut rng = Pcg64Mcg::seed_from_u64(100);
+    let mut l = Dense::new(
+        inp,
+        out,
+        param("weight", &[out, inp], &mut rng),
+        param("bias", &[out], &mut rng),
+    );
+    let x = rand_vec(n * inp, &mut rng);
+    let mut y = vec![0.0; n * out];
+    l.forward(n, &x, &mut y, Mode::Eval);
+    let (w, b) = (l.params()[0].v(), l.params()[1].v());
+    for i in 0..n {
+        for o in 0..out {
+            let want: f64 = b[o]
+                + (0..inp)
+                    .map(|j| x[i * inp + j] * w[o * inp + j])
+                    .sum::<f64>();
+            assert!((y[i * out + o] - want).abs() < 1e-12);
+        }
+    }
 }

@@ -313,9 +313,13 @@ impl Optimizer {
         let spec = self.spec.clone();
         let t = self.t;
         let mut state = self.state.iter_mut();
-        for (name, p) in net.params_mut().filter(|(_, p)| p.trainable) {
-            let (sname, [s0, s1]) = state.next().expect("optimizer built for another network");
-            assert_eq!(&name, sname, "optimizer built for another network");
+        for p in net.trainable_mut() {
+            let (name, [s0, s1]) = state.next().expect("optimizer built for another network");
+            assert_eq!(
+                s0.len(),
+                p.value.len(),
+                "optimizer built for another network ({name})"
+            );
             let ctx = StepCtx {
                 lr: (lr * p.lr_mult) as f32,
                 wd: (wd * p.decay_mult) as f32,
