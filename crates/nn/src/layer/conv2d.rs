@@ -320,7 +320,13 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                     ConvGeom::im2col((&g, xi, &mut s.col[i * px * kb..], kb));
                 }
                 let dys = MatRef::rows(&dy[i0 * out_len..], m * px, oc);
-                matmul(&mut s.dw, kb, dys.t(), MatRef::rows(&s.col, m * px, kb), true);
+                matmul(
+                    &mut s.dw,
+                    kb,
+                    dys.t(),
+                    MatRef::rows(&s.col, m * px, kb),
+                    true,
+                );
                 match (dx.as_deref_mut(), &transposed) {
                     (None, _) => {}
                     (Some(dx), Some((t, wflip))) => {
