@@ -283,11 +283,16 @@ fn smaller_batches_reuse_buffers_and_views_may_be_strided() {
     let back: ArrayView4<f32> = t.view().permuted_axes([0, 1, 3, 2]);
     assert_eq!(net.evaluate(back, &y).loss_sum, full.loss_sum);
     // The same for a 3-channel input (its own fast copy path).
-    let mut c3 = Network::new(&ModelSpec::preset(Preset::Cifar10Quick), [3, 32, 32], 10, 1).unwrap();
+    let mut c3 =
+        Network::new(&ModelSpec::preset(Preset::Cifar10Quick), [3, 32, 32], 10, 1).unwrap();
     let (x3, y3) = batch::<f32>(2, [3, 32, 32], 10, 4);
     let t3 = x3.view().permuted_axes([0, 1, 3, 2]).to_owned();
     let a = c3.evaluate(x3.view(), &y3).loss_sum;
-    assert_eq!(c3.evaluate(t3.view().permuted_axes([0, 1, 3, 2]), &y3).loss_sum, a);
+    assert_eq!(
+        c3.evaluate(t3.view().permuted_axes([0, 1, 3, 2]), &y3)
+            .loss_sum,
+        a
+    );
     // An empty batch is a no-op, also for batch norm's running statistics.
     let mut bn = Network::new(
         &spec("preset = \"mlp\"\nbatch_norm = true"),
