@@ -35,6 +35,14 @@ impl ConvGeom {
         self.oh * self.ow
     }
 
+    /// im2col rows with the bias column (`k() + 1` wide) of consecutive images.
+    fn im2col_images<T: Real>(&self, x: &[T], col: &mut [T]) {
+        let (in_len, rows) = (self.inp.len(), self.pixels() * (self.k() + 1));
+        for (xi, ci) in x.chunks_exact(in_len).zip(col.chunks_mut(rows)) {
+            ConvGeom::im2col((self, xi, ci, self.k() + 1));
+        }
+    }
+
     simd_kernel! {
     /// Writes the im2col matrix of one image: `pixels()` rows of `k()` values, `ld` apart;
     /// with `ld = k() + 1` each row ends with a 1 (the bias column).
@@ -270,10 +278,7 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                 let imgs = x.len() / in_len;
                 for i0 in (0..imgs).step_by(sub) {
                     let m = (imgs - i0).min(sub);
-                    for i in 0..m {
-                        let xi = &x[(i0 + i) * in_len..][..in_len];
-                        ConvGeom::im2col((&g, xi, &mut s.col[i * px * kb..], kb));
-                    }
+                    g.im2col_images(&x[i0 * in_len..][..m * in_len], &mut s.col);
                     let ys = &mut y[i0 * out_len..][..m * out_len];
                     matmul(ys, g.out_c, MatRef::rows(&s.col, m * px, kb), wb, false);
                 }
@@ -315,10 +320,7 @@ impl<T: Real> Layer<T> for Conv2d<T> {
             let imgs = x.len() / in_len;
             for i0 in (0..imgs).step_by(sub) {
                 let m = (imgs - i0).min(sub);
-                for i in 0..m {
-                    let xi = &x[(i0 + i) * in_len..][..in_len];
-                    ConvGeom::im2col((&g, xi, &mut s.col[i * px * kb..], kb));
-                }
+                g.im2col_images(&x[i0 * in_len..][..m * in_len], &mut s.col);
                 let dys = MatRef::rows(&dy[i0 * out_len..], m * px, oc);
                 matmul(
                     &mut s.dw,
