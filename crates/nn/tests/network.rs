@@ -316,3 +316,27 @@ fn smaller_batches_reuse_buffers_and_views_may_be_strided() {
         .collect();
     assert_eq!(before, after);
 }
+
+#[test]
+fn specs_round_trip_through_toml() {
+    for text in [
+        MIXED,
+        "preset = \"mlp\"\nhidden = [64, 32]\nactivation = \"tanh\"\nbatch_norm = true",
+        "preset = \"cifar10_full\"",
+    ] {
+        let s = spec(text);
+        let back: ModelSpec = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+    for text in [
+        "kind = \"sgd\"\nnesterov = true\nconvention = \"pytorch\"",
+        "kind = \"adam\"\nbeta1 = 0.95",
+        "kind = \"rmsprop\"",
+        "kind = \"adagrad\"",
+        "kind = \"adadelta\"",
+    ] {
+        let s: OptimizerSpec = toml::from_str(text).unwrap();
+        let back: OptimizerSpec = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+}
