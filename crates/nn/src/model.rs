@@ -552,6 +552,11 @@ impl<T: Real> Net<T> {
         &self.acts[self.layers.len()][..n * self.classes]
     }
 
+    /// Input shape `[channels, height, width]` the network was built for.
+    pub fn input_chw(&self) -> [usize; 3] {
+        [self.input.c, self.input.h, self.input.w]
+    }
+
     /// Number of classes.
     pub fn num_classes(&self) -> usize {
         self.classes
