@@ -452,6 +452,16 @@ impl<T: Real> Net<T> {
                         dst.copy_from_slice(src);
                         return;
                     }
+                    if d.c == 3 {
+                        let (r, gb) = src.split_at(hw);
+                        let (g, b) = gb.split_at(hw);
+                        for (px, ((&r, &g), &b)) in
+                            dst.chunks_exact_mut(3).zip(r.iter().zip(g).zip(b))
+                        {
+                            px.copy_from_slice(&[r, g, b]);
+                        }
+                        return;
+                    }
                     for (ch, plane) in src.chunks_exact(hw).enumerate() {
                         for (px, &v) in dst.chunks_exact_mut(d.c).zip(plane) {
                             px[ch] = v;
@@ -540,6 +550,11 @@ impl<T: Real> Net<T> {
     /// Logits of the last `forward_backward`/`evaluate` call, `n x num_classes` row-major.
     pub fn logits(&self, n: usize) -> &[T] {
         &self.acts[self.layers.len()][..n * self.classes]
+    }
+
+    /// Input shape `[channels, height, width]` the network was built for.
+    pub fn input_chw(&self) -> [usize; 3] {
+        [self.input.c, self.input.h, self.input.w]
     }
 
     /// Number of classes.

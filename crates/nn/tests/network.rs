@@ -282,6 +282,17 @@ fn smaller_batches_reuse_buffers_and_views_may_be_strided() {
     let t = x.view().permuted_axes([0, 1, 3, 2]).to_owned();
     let back: ArrayView4<f32> = t.view().permuted_axes([0, 1, 3, 2]);
     assert_eq!(net.evaluate(back, &y).loss_sum, full.loss_sum);
+    // The same for a 3-channel input (its own fast copy path).
+    let mut c3 =
+        Network::new(&ModelSpec::preset(Preset::Cifar10Quick), [3, 32, 32], 10, 1).unwrap();
+    let (x3, y3) = batch::<f32>(2, [3, 32, 32], 10, 4);
+    let t3 = x3.view().permuted_axes([0, 1, 3, 2]).to_owned();
+    let a = c3.evaluate(x3.view(), &y3).loss_sum;
+    assert_eq!(
+        c3.evaluate(t3.view().permuted_axes([0, 1, 3, 2]), &y3)
+            .loss_sum,
+        a
+    );
     // An empty batch is a no-op, also for batch norm's running statistics.
     let mut bn = Network::new(
         &spec("preset = \"mlp\"\nbatch_norm = true"),
@@ -304,4 +315,28 @@ fn smaller_batches_reuse_buffers_and_views_may_be_strided() {
         .flat_map(|(_, v)| v.iter().copied())
         .collect();
     assert_eq!(before, after);
+}
+
+#[test]
+fn specs_round_trip_through_toml() {
+    for text in [
+        MIXED,
+        "preset = \"mlp\"\nhidden = [64, 32]\nactivation = \"tanh\"\nbatch_norm = true",
+        "preset = \"cifar10_full\"",
+    ] {
+        let s = spec(text);
+        let back: ModelSpec = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
+    for text in [
+        "kind = \"sgd\"\nnesterov = true\nconvention = \"pytorch\"",
+        "kind = \"adam\"\nbeta1 = 0.95",
+        "kind = \"rmsprop\"",
+        "kind = \"adagrad\"",
+        "kind = \"adadelta\"",
+    ] {
+        let s: OptimizerSpec = toml::from_str(text).unwrap();
+        let back: OptimizerSpec = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
+        assert_eq!(back, s);
+    }
 }

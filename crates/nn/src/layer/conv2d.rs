@@ -35,15 +35,26 @@ impl ConvGeom {
         self.oh * self.ow
     }
 
+    /// im2col rows with the bias column (`k() + 1` wide) of consecutive images.
+    fn im2col_images<T: Real>(&self, x: &[T], col: &mut [T]) {
+        let (in_len, rows) = (self.inp.len(), self.pixels() * (self.k() + 1));
+        for (xi, ci) in x.chunks_exact(in_len).zip(col.chunks_mut(rows)) {
+            ConvGeom::im2col((self, xi, ci, self.k() + 1));
+        }
+    }
+
     simd_kernel! {
-    /// Writes the im2col matrix of one image (`pixels() x k()`, row-major).
-    fn im2col<T: Real>((this, x, col): (&ConvGeom, &[T], &mut [T])) {
+    /// Writes the im2col matrix of one image: `pixels()` rows of `k()` values, `ld` apart;
+    /// with `ld = k() + 1` each row ends with a 1 (the bias column).
+    fn im2col<T: Real>((this, x, col, ld): (&ConvGeom, &[T], &mut [T], usize)) {
         let Dims { c, h, w } = this.inp;
         let (ks, s, p) = (this.kernel, this.stride, this.pad);
         let k = this.k();
         for oy in 0..this.oh {
             for ox in 0..this.ow {
-                let row = &mut col[(oy * this.ow + ox) * k..][..k];
+                let full = &mut col[(oy * this.ow + ox) * ld..][..ld];
+                let (row, ones) = full.split_at_mut(k);
+                ones.fill(T::one());
                 for ky in 0..ks {
                     let dst = &mut row[ky * ks * c..][..ks * c];
                     let iy = (oy * s + ky) as isize - p as isize;
@@ -136,10 +147,11 @@ fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
 
 #[derive(Default)]
 struct Scratch<T> {
+    /// im2col rows with the bias column (`k + 1` wide).
     col: Vec<T>,
     dcol: Vec<T>,
+    /// Partial `[c_out, k + 1]` gradient: weights, then the bias in the last column.
     dw: Vec<T>,
-    db: Vec<T>,
 }
 
 /// Bytes of im2col buffer a chunk works in at a time.
@@ -158,6 +170,9 @@ pub(crate) struct Conv2d<T> {
     pub(super) transposed: Option<ConvGeom>,
     /// The flipped kernel `[c_in, kh, kw, c_out]` of `transposed`, refreshed every backward.
     wflip: Vec<T>,
+    /// `[c_out, k + 1]`: the weights with the bias as last column, refreshed every forward, so
+    /// one product `[col 1] [W b]^T` adds the bias (and `dY^T [col 1]` yields its gradient).
+    wb: Vec<T>,
 }
 
 impl<T: Real> Conv2d<T> {
@@ -194,6 +209,7 @@ impl<T: Real> Conv2d<T> {
             sub,
             transposed,
             wflip: Vec::new(),
+            wb: Vec::new(),
         }
     }
 
@@ -201,8 +217,8 @@ impl<T: Real> Conv2d<T> {
         let rows = self.sub.min(batch_chunk(n)) * self.g.pixels();
         let k = self.g.k();
         for s in &mut self.scratch {
-            if s.col.len() < rows * k {
-                s.col.resize(rows * k, T::zero());
+            if s.col.len() < rows * (k + 1) {
+                s.col.resize(rows * (k + 1), T::zero());
             }
             if backward {
                 // Either the im2col gradient (`rows x k`) or the transposed convolution's
@@ -214,8 +230,7 @@ impl<T: Real> Conv2d<T> {
                 if s.dcol.len() < dlen {
                     s.dcol.resize(dlen, T::zero());
                 }
-                s.dw.resize(self.g.out_c * k, T::zero());
-                s.db.resize(self.g.out_c, T::zero());
+                s.dw.resize(self.g.out_c * (k + 1), T::zero());
             }
         }
     }
@@ -247,8 +262,14 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         let (in_len, out_len, k, px) = (g.inp.len(), g.pixels() * g.out_c, g.k(), g.pixels());
         let chunk = batch_chunk(n);
         let sub = self.sub;
-        let w = MatRef::rows(self.params[0].v(), g.out_c, k).t();
-        let b = self.params[1].v();
+        let kb = k + 1;
+        self.wb.resize(g.out_c * kb, T::zero());
+        let (w, b) = (self.params[0].v(), self.params[1].v());
+        for ((row, wr), &bo) in self.wb.chunks_exact_mut(kb).zip(w.chunks_exact(k)).zip(b) {
+            row[..k].copy_from_slice(wr);
+            row[k] = bo;
+        }
+        let wb = MatRef::rows(&self.wb, g.out_c, kb).t();
         y[..n * out_len]
             .par_chunks_mut(chunk * out_len)
             .zip(x[..n * in_len].par_chunks(chunk * in_len))
@@ -257,15 +278,9 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                 let imgs = x.len() / in_len;
                 for i0 in (0..imgs).step_by(sub) {
                     let m = (imgs - i0).min(sub);
-                    for i in 0..m {
-                        let xi = &x[(i0 + i) * in_len..][..in_len];
-                        ConvGeom::im2col((&g, xi, &mut s.col[i * px * k..]));
-                    }
+                    g.im2col_images(&x[i0 * in_len..][..m * in_len], &mut s.col);
                     let ys = &mut y[i0 * out_len..][..m * out_len];
-                    for row in ys.chunks_exact_mut(g.out_c) {
-                        copy_run(row, b);
-                    }
-                    matmul(ys, g.out_c, MatRef::rows(&s.col, m * px, k), w, true);
+                    matmul(ys, g.out_c, MatRef::rows(&s.col, m * px, kb), wb, false);
                 }
             });
     }
@@ -299,30 +314,28 @@ impl<T: Real> Layer<T> for Conv2d<T> {
             }
         }
         let transposed = self.transposed.map(|t| (t, &self.wflip[..]));
+        let kb = k + 1;
         let work = |x: &[T], dy: &[T], s: &mut Scratch<T>, mut dx: Option<&mut [T]>| {
             s.dw.fill(T::zero());
-            s.db.fill(T::zero());
             let imgs = x.len() / in_len;
             for i0 in (0..imgs).step_by(sub) {
                 let m = (imgs - i0).min(sub);
-                for i in 0..m {
-                    let xi = &x[(i0 + i) * in_len..][..in_len];
-                    ConvGeom::im2col((&g, xi, &mut s.col[i * px * k..]));
-                }
+                g.im2col_images(&x[i0 * in_len..][..m * in_len], &mut s.col);
                 let dys = MatRef::rows(&dy[i0 * out_len..], m * px, oc);
-                matmul(&mut s.dw, k, dys.t(), MatRef::rows(&s.col, m * px, k), true);
-                for row in dy[i0 * out_len..][..m * out_len].chunks_exact(oc) {
-                    for (d, &v) in s.db.iter_mut().zip(row) {
-                        *d += v;
-                    }
-                }
+                matmul(
+                    &mut s.dw,
+                    kb,
+                    dys.t(),
+                    MatRef::rows(&s.col, m * px, kb),
+                    true,
+                );
                 match (dx.as_deref_mut(), &transposed) {
                     (None, _) => {}
                     (Some(dx), Some((t, wflip))) => {
                         let (tpx, tk) = (t.pixels(), t.k());
                         for i in 0..m {
                             let dyi = &dy[(i0 + i) * out_len..][..out_len];
-                            ConvGeom::im2col((t, dyi, &mut s.dcol[i * tpx * tk..]));
+                            ConvGeom::im2col((t, dyi, &mut s.dcol[i * tpx * tk..], tk));
                         }
                         let wf = MatRef::rows(wflip, t.out_c, tk).t();
                         let cols = MatRef::rows(&s.dcol, m * tpx, tk);
@@ -359,13 +372,17 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                 .for_each(|((x, dy), s)| work(x, dy, s, None)),
         }
         let used = n.div_ceil(chunk);
+        // Partials summed in chunk order, then split into weight and bias gradients.
+        let (first, rest) = self.scratch.split_at_mut(1);
+        let total = &mut first[0].dw;
+        for part in &rest[..used - 1] {
+            total.iter_mut().zip(&part.dw).for_each(|(d, &v)| *d += v);
+        }
         let [w, b] = &mut self.params;
         let (dw, db) = (w.g_mut(), b.g_mut());
-        dw.copy_from_slice(&self.scratch[0].dw);
-        db.copy_from_slice(&self.scratch[0].db);
-        for s in &self.scratch[1..used] {
-            dw.iter_mut().zip(&s.dw).for_each(|(d, &v)| *d += v);
-            db.iter_mut().zip(&s.db).for_each(|(d, &v)| *d += v);
+        for ((row, dwr), dbo) in total.chunks_exact(kb).zip(dw.chunks_exact_mut(k)).zip(db) {
+            dwr.copy_from_slice(&row[..k]);
+            *dbo = row[k];
         }
     }
 }
