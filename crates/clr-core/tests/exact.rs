@@ -344,3 +344,16 @@ fn schedule_is_send_sync_clone() {
     fn check<T: Send + Sync + Clone + std::fmt::Debug>() {}
     check::<Schedule>();
 }
+
+#[test]
+fn multistep_bounds_end_at_the_last_drop() {
+    let cfg: ScheduleConfig = toml::from_str(
+        "policy = \"multistep\"\nbase_lr = 0.001\ngamma = 0.1\nstep_values = [60000, 65000]\n",
+    )
+    .unwrap();
+    let s = cfg.build(None).unwrap();
+    let (lo, hi) = s.lr_bounds();
+    assert_eq!(hi, 0.001);
+    assert!((lo - 0.00001).abs() < 1e-18, "{lo}");
+    assert!((s.lr(69_999) - lo).abs() < 1e-18);
+}

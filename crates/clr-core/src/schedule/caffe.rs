@@ -176,9 +176,11 @@ impl LrSchedule for Caffe {
         let b = self.base_lr;
         match &self.rule {
             CaffeRule::Fixed => (b, b),
-            CaffeRule::Step { gamma, .. }
-            | CaffeRule::MultiStep { gamma, .. }
-            | CaffeRule::Exp { gamma } => {
+            CaffeRule::MultiStep { gamma, step_values } => {
+                let last = b * gamma.powi(step_values.len() as i32);
+                (b.min(last), b.max(last))
+            }
+            CaffeRule::Step { gamma, .. } | CaffeRule::Exp { gamma } => {
                 if *gamma >= 1.0 {
                     (b, if *gamma == 1.0 { b } else { f64::INFINITY })
                 } else {

@@ -47,8 +47,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Workload::Cifar10Full => Preset::Cifar10Full,
     };
     anyhow::ensure!(args.batch >= 1, "--batch must be >= 1, got {}", args.batch);
-    anyhow::ensure!(args.repeats >= 1, "--repeats must be >= 1, got {}", args.repeats);
-    anyhow::ensure!(args.iterations != Some(0), "--iterations must be >= 1, got 0");
+    anyhow::ensure!(
+        args.repeats >= 1,
+        "--repeats must be >= 1, got {}",
+        args.repeats
+    );
+    anyhow::ensure!(
+        args.iterations != Some(0),
+        "--iterations must be >= 1, got 0"
+    );
     let cfg = BenchConfig {
         workload,
         batch: args.batch,
