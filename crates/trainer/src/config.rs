@@ -179,7 +179,7 @@ impl Default for CheckpointConfig {
 /// A configuration error: the file, the key, the offending value and what is allowed.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {path}")]
     Read {
         path: PathBuf,
         source: std::io::Error,

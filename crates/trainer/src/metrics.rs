@@ -60,7 +60,7 @@ pub fn to_csv(rows: &[Row]) -> String {
 /// Errors reading a metrics file.
 #[derive(Debug, thiserror::Error)]
 pub enum MetricsError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
         source: std::io::Error,

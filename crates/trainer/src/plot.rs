@@ -79,7 +79,7 @@ pub enum PlotError {
     #[error("drawing failed: {0}")]
     Draw(String),
     /// Writing the file failed.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Io {
         /// The file being written.
         path: PathBuf,
