@@ -192,6 +192,11 @@ mod tests {
         cfg.build(None).unwrap()
     }
 
+    /// The plan of a triangular run (step `step`) with 600 iterations per epoch.
+    fn tri_plan(train: TrainConfig, stop: &StopConfig, step: u64) -> Plan {
+        plan(&train, stop, &tri(step), 600.0, "triangular").unwrap()
+    }
+
     fn train(n: Option<u64>, e: Option<f64>) -> TrainConfig {
         TrainConfig {
             batch_size: 100,
@@ -206,7 +211,7 @@ mod tests {
             cycles: Some(4),
             ..Default::default()
         };
-        let p = plan(&train(None, None), &stop, &tri(600), 600.0, "triangular").unwrap();
+        let p = tri_plan(train(None, None), &stop, 600);
         assert_eq!(
             p,
             Plan {
@@ -222,32 +227,11 @@ mod tests {
             at_cycle_end: true,
             ..Default::default()
         };
-        let p = plan(
-            &train(Some(1000), None),
-            &stop,
-            &tri(300),
-            600.0,
-            "triangular",
-        )
-        .unwrap();
+        let p = tri_plan(train(Some(1000), None), &stop, 300);
         assert_eq!(p.end, 1200);
-        let p = plan(
-            &train(Some(1200), None),
-            &stop,
-            &tri(300),
-            600.0,
-            "triangular",
-        )
-        .unwrap();
+        let p = tri_plan(train(Some(1200), None), &stop, 300);
         assert_eq!(p.end, 1200);
-        let p = plan(
-            &train(None, Some(2.5)),
-            &stop,
-            &tri(300),
-            600.0,
-            "triangular",
-        )
-        .unwrap();
+        let p = tri_plan(train(None, Some(2.5)), &stop, 300);
         assert_eq!(p.end, 1800);
     }
 
@@ -285,14 +269,7 @@ mod tests {
             cycles: Some(10),
             ..Default::default()
         };
-        let p = plan(
-            &train(Some(1300), None),
-            &stop,
-            &tri(300),
-            600.0,
-            "triangular",
-        )
-        .unwrap();
+        let p = tri_plan(train(Some(1300), None), &stop, 300);
         assert_eq!(
             p,
             Plan {

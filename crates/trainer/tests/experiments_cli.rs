@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{clr, have_mnist, text, write, MNIST_MLP};
+use common::{clr, have_mnist, mnist_case, text, write, MNIST_MLP};
 
 const SMALL: [&str; 6] = [
     "--set",
@@ -15,11 +15,9 @@ const SMALL: [&str; 6] = [
 
 #[test]
 fn range_test_writes_a_suggestion_that_trains() {
-    if !have_mnist() {
+    let Some((tmp, cfg)) = mnist_case() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    };
     let out = tmp.path().join("range");
     let o = clr()
         .args([

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{clr, have_mnist, run, text, train, write, MNIST_MLP};
+use common::{clr, mnist_case, run, text, train, write, MNIST_MLP};
 
 fn summary(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
@@ -13,11 +13,9 @@ fn summary(dir: &std::path::Path) -> serde_json::Value {
 
 #[test]
 fn mnist_mlp_reaches_97_percent_within_4_triangular_cycles() {
-    if !have_mnist() {
+    let Some((tmp, cfg)) = mnist_case() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    };
     let out = tmp.path().join("run");
     let o = clr()
         .args([
@@ -56,11 +54,9 @@ fn mnist_mlp_reaches_97_percent_within_4_triangular_cycles() {
 
 #[test]
 fn early_stop_and_target_are_reported() {
-    if !have_mnist() {
+    let Some((tmp, cfg)) = mnist_case() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    };
     let out = tmp.path().join("run");
     let o = train(&cfg, &out, &[])
         .args([
@@ -116,11 +112,9 @@ fn weights(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>>
 
 #[test]
 fn killed_and_resumed_run_ends_with_identical_weights() {
-    if !have_mnist() {
+    let Some((tmp, cfg)) = mnist_case() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    };
     let sets = [
         "--set",
         "data.train_limit=5000",
@@ -199,11 +193,9 @@ fn killed_and_resumed_run_ends_with_identical_weights() {
 
 #[test]
 fn a_diverging_run_stops_cleanly_with_a_hint() {
-    if !have_mnist() {
+    let Some((tmp, cfg)) = mnist_case() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    };
     let out = tmp.path().join("run");
     let o = train(&cfg, &out, &[])
         .args([
@@ -289,11 +281,9 @@ fn bad_configs_name_the_file_key_and_value() {
 
 #[test]
 fn ctrl_c_checkpoints_and_the_run_resumes() {
-    if !have_mnist() {
+    let Some((tmp, cfg)) = mnist_case() else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    };
     let out = tmp.path().join("run");
     let child = train(&cfg, &out, &[])
         .args([

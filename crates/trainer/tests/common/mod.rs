@@ -50,6 +50,16 @@ pub fn have_mnist() -> bool {
     false
 }
 
+/// A temp dir holding the MNIST MLP config, or None (test skipped) without MNIST.
+pub fn mnist_case() -> Option<(tempfile::TempDir, PathBuf)> {
+    if !have_mnist() {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = write(tmp.path(), "mlp.toml", MNIST_MLP);
+    Some((tmp, cfg))
+}
+
 /// A small MNIST MLP config.
 pub const MNIST_MLP: &str = r#"
 seed = 7
