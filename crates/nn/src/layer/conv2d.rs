@@ -5,8 +5,9 @@
 //! `(ky, kx, c)` order, which in channels-last layout is a run of `kw * c_in` contiguous input
 //! values per kernel row. The weights are stored as `[c_out, kh, kw, c_in]` so that
 //! `y = col * W^T` lands directly in channels-last order. The batch is split into
-//! [`BATCH_CHUNKS`] fixed chunks; each chunk works through a few images at a time in a small
-//! im2col buffer that stays in cache (recomputed in backward rather than stored), and
+//! [`BATCH_CHUNKS`] fixed chunks; each chunk works through its output pixels a block of rows at
+//! a time (a block may start inside one image and end inside the next) in an im2col buffer of
+//! [`COL_BYTES`] that stays in cache (recomputed in backward rather than stored), and
 //! accumulates its own partial weight gradient; the partials are summed in chunk order.
 
 use super::{Dims, Layer, Mode, Param};
@@ -35,48 +36,53 @@ impl ConvGeom {
         self.oh * self.ow
     }
 
-    /// im2col rows with the bias column (`k() + 1` wide) of consecutive images.
-    fn im2col_images<T: Real>(&self, x: &[T], col: &mut [T]) {
-        let (in_len, rows) = (self.inp.len(), self.pixels() * (self.k() + 1));
-        for (xi, ci) in x.chunks_exact(in_len).zip(col.chunks_mut(rows)) {
-            ConvGeom::im2col((self, xi, ci, self.k() + 1));
-        }
-    }
-
     simd_kernel! {
-    /// Writes the im2col matrix of one image: `pixels()` rows of `k()` values, `ld` apart;
-    /// with `ld = k() + 1` each row ends with a 1 (the bias column).
-    fn im2col<T: Real>((this, x, col, ld): (&ConvGeom, &[T], &mut [T], usize)) {
+    /// Writes rows `first..` of the im2col matrix of the consecutive images in `x` (row
+    /// `i * pixels() + p` is output pixel `p` of image `i`), as many as `col` holds, `ld`
+    /// apart: `k()` values each, then, if `ld > k()`, a 1 (the bias column).
+    fn im2col<T: Real>((this, x, first, col, ld): (&ConvGeom, &[T], usize, &mut [T], usize)) {
         let Dims { c, h, w } = this.inp;
         let (ks, s, p) = (this.kernel, this.stride, this.pad);
         let k = this.k();
-        for oy in 0..this.oh {
-            for ox in 0..this.ow {
-                let full = &mut col[(oy * this.ow + ox) * ld..][..ld];
-                let (row, ones) = full.split_at_mut(k);
-                ones.fill(T::one());
-                for ky in 0..ks {
-                    let dst = &mut row[ky * ks * c..][..ks * c];
-                    let iy = (oy * s + ky) as isize - p as isize;
-                    if iy < 0 || iy >= h as isize {
-                        dst.fill(T::zero());
-                        continue;
+        let (mut img, mut oy, mut ox) = (
+            first / this.pixels(),
+            first % this.pixels() / this.ow,
+            first % this.ow,
+        );
+        for full in col.chunks_exact_mut(ld) {
+            let xi = &x[img * this.inp.len()..][..this.inp.len()];
+            let (row, ones) = full.split_at_mut(k);
+            ones.fill(T::one());
+            for ky in 0..ks {
+                let dst = &mut row[ky * ks * c..][..ks * c];
+                let iy = (oy * s + ky) as isize - p as isize;
+                if iy < 0 || iy >= h as isize {
+                    dst.fill(T::zero());
+                    continue;
+                }
+                let ix0 = (ox * s) as isize - p as isize;
+                let src_row = &xi[iy as usize * w * c..][..w * c];
+                if ix0 >= 0 && ix0 as usize + ks <= w {
+                    copy_run(dst, &src_row[ix0 as usize * c..][..ks * c]);
+                    continue;
+                }
+                for kx in 0..ks {
+                    let ix = ix0 + kx as isize;
+                    let d = &mut dst[kx * c..][..c];
+                    if ix < 0 || ix >= w as isize {
+                        d.fill(T::zero());
+                    } else {
+                        copy_run(d, &src_row[ix as usize * c..][..c]);
                     }
-                    let ix0 = (ox * s) as isize - p as isize;
-                    let src_row = &x[iy as usize * w * c..][..w * c];
-                    if ix0 >= 0 && ix0 as usize + ks <= w {
-                        copy_run(dst, &src_row[ix0 as usize * c..][..ks * c]);
-                        continue;
-                    }
-                    for kx in 0..ks {
-                        let ix = ix0 + kx as isize;
-                        let d = &mut dst[kx * c..][..c];
-                        if ix < 0 || ix >= w as isize {
-                            d.fill(T::zero());
-                        } else {
-                            copy_run(d, &src_row[ix as usize * c..][..c]);
-                        }
-                    }
+                }
+            }
+            ox += 1;
+            if ox == this.ow {
+                ox = 0;
+                oy += 1;
+                if oy == this.oh {
+                    oy = 0;
+                    img += 1;
                 }
             }
         }
@@ -84,30 +90,31 @@ impl ConvGeom {
     }
 
     simd_kernel! {
-    /// Adds the im2col-shaped gradient `dcol` of one image into `dx` (which it does not clear).
-    fn col2im_add<T: Real>((this, dcol, dx): (&ConvGeom, &[T], &mut [T])) {
+    /// Adds rows `first..` of an im2col-shaped gradient (`k()` wide, numbered as in
+    /// [`ConvGeom::im2col`]) into the gradient `dx` of the images, which it does not clear.
+    fn col2im_add<T: Real>((this, first, dcol, dx): (&ConvGeom, usize, &[T], &mut [T])) {
         let Dims { c, h, w } = this.inp;
         let (ks, s, p) = (this.kernel, this.stride, this.pad);
         let k = this.k();
-        for oy in 0..this.oh {
-            for ox in 0..this.ow {
-                let row = &dcol[(oy * this.ow + ox) * k..][..k];
-                for ky in 0..ks {
-                    let iy = (oy * s + ky) as isize - p as isize;
-                    if iy < 0 || iy >= h as isize {
+        for (r, row) in dcol.chunks_exact(k).enumerate() {
+            let (img, px) = ((first + r) / this.pixels(), (first + r) % this.pixels());
+            let (oy, ox) = (px / this.ow, px % this.ow);
+            let dxi = &mut dx[img * this.inp.len()..][..this.inp.len()];
+            for ky in 0..ks {
+                let iy = (oy * s + ky) as isize - p as isize;
+                if iy < 0 || iy >= h as isize {
+                    continue;
+                }
+                let src = &row[ky * ks * c..][..ks * c];
+                let dst_row = &mut dxi[iy as usize * w * c..][..w * c];
+                for kx in 0..ks {
+                    let ix = (ox * s + kx) as isize - p as isize;
+                    if ix < 0 || ix >= w as isize {
                         continue;
                     }
-                    let src = &row[ky * ks * c..][..ks * c];
-                    let dst_row = &mut dx[iy as usize * w * c..][..w * c];
-                    for kx in 0..ks {
-                        let ix = (ox * s + kx) as isize - p as isize;
-                        if ix < 0 || ix >= w as isize {
-                            continue;
-                        }
-                        let d = &mut dst_row[ix as usize * c..][..c];
-                        for (d, &g) in d.iter_mut().zip(&src[kx * c..][..c]) {
-                            *d += g;
-                        }
+                    let d = &mut dst_row[ix as usize * c..][..c];
+                    for (d, &g) in d.iter_mut().zip(&src[kx * c..][..c]) {
+                        *d += g;
                     }
                 }
             }
@@ -116,32 +123,42 @@ impl ConvGeom {
     }
 }
 
-/// `dst.copy_from_slice(src)` for short runs without a `memcpy` call: fixed 8-value blocks
-/// (the last one overlapping) that compile to vector moves.
+/// `dst.copy_from_slice(src)` for short runs without a `memcpy` call: fixed blocks of 16 (or,
+/// for runs shorter than that, 8) values, the last one overlapping, that compile to vector
+/// moves (one per block with AVX-512, two with AVX2).
 #[inline(always)]
 fn copy_run<T: Copy>(dst: &mut [T], src: &[T]) {
     let n = dst.len();
     assert_eq!(n, src.len());
-    if n < 8 {
+    if n >= 16 {
+        copy_blocks::<T, 16>(dst, src);
+    } else if n >= 8 {
+        copy_blocks::<T, 8>(dst, src);
+    } else {
         // An element loop on purpose: `copy_from_slice` would call `memcpy` for a few values.
         #[allow(clippy::manual_memcpy)]
         for i in 0..n {
             dst[i] = src[i];
         }
-        return;
     }
+}
+
+/// Copies `src` (at least `B` values) into `dst` in blocks of `B`, the last one overlapping.
+#[inline(always)]
+fn copy_blocks<T: Copy, const B: usize>(dst: &mut [T], src: &[T]) {
+    let n = dst.len();
     let block = |dst: &mut [T], src: &[T], i: usize| {
-        let s: &[T; 8] = src[i..i + 8].try_into().expect("8 values");
-        let d: &mut [T; 8] = (&mut dst[i..i + 8]).try_into().expect("8 values");
+        let s: &[T; B] = src[i..i + B].try_into().expect("B values");
+        let d: &mut [T; B] = (&mut dst[i..i + B]).try_into().expect("B values");
         *d = *s;
     };
     let mut i = 0;
-    while i + 8 <= n {
+    while i + B <= n {
         block(dst, src, i);
-        i += 8;
+        i += B;
     }
     if i < n {
-        block(dst, src, n - 8);
+        block(dst, src, n - B);
     }
 }
 
@@ -162,8 +179,10 @@ pub(crate) struct Conv2d<T> {
     /// `weight` `[c_out, kh, kw, c_in]`, `bias` `[c_out]`.
     params: [Param<T>; 2],
     scratch: Vec<Scratch<T>>,
-    /// Images per im2col block.
-    sub: usize,
+    /// im2col rows (output pixels) per block, and the same for the transposed convolution.
+    /// A block may start and end anywhere in an image.
+    pub(super) rows: usize,
+    pub(super) trows: usize,
     /// Stride 1: the input gradient is the convolution of the zero-padded output gradient
     /// with the flipped, transposed kernel; this is its geometry (`None` for other strides,
     /// which scatter the im2col gradient back instead).
@@ -182,8 +201,6 @@ impl<T: Real> Conv2d<T> {
             &[g.out_c, g.kernel, g.kernel, g.inp.c]
         );
         assert_eq!(bias.value.shape(), &[g.out_c]);
-        let per_image = g.pixels() * g.k() * std::mem::size_of::<T>();
-        let sub = (COL_BYTES / per_image.max(1)).max(1);
         let scratch = (0..BATCH_CHUNKS).map(|_| Scratch::default()).collect();
         // Only when it does no more work than the scatter ("same" padding) and its product
         // is wide enough (many input channels).
@@ -206,7 +223,8 @@ impl<T: Real> Conv2d<T> {
             g,
             params: [weight, bias],
             scratch,
-            sub,
+            rows: block_rows::<T>(g.k() + 1),
+            trows: transposed.map_or(0, |t| block_rows::<T>(t.k())),
             transposed,
             wflip: Vec::new(),
             wb: Vec::new(),
@@ -214,17 +232,18 @@ impl<T: Real> Conv2d<T> {
     }
 
     fn ensure_scratch(&mut self, n: usize, backward: bool) {
-        let rows = self.sub.min(batch_chunk(n)) * self.g.pixels();
+        let most = batch_chunk(n);
+        let rows = self.rows.min(most * self.g.pixels());
         let k = self.g.k();
         for s in &mut self.scratch {
             if s.col.len() < rows * (k + 1) {
                 s.col.resize(rows * (k + 1), T::zero());
             }
             if backward {
-                // Either the im2col gradient (`rows x k`) or the transposed convolution's
-                // im2col matrix of one sub-block of output gradients.
+                // Either the im2col gradient (`rows x k`) or a block of the transposed
+                // convolution's im2col matrix of the output gradients.
                 let dlen = match self.transposed {
-                    Some(t) => self.sub.min(batch_chunk(n)) * t.pixels() * t.k(),
+                    Some(t) => self.trows.min(most * t.pixels()) * t.k(),
                     None => rows * k,
                 };
                 if s.dcol.len() < dlen {
@@ -234,6 +253,11 @@ impl<T: Real> Conv2d<T> {
             }
         }
     }
+}
+
+/// im2col rows of `width` values that fill [`COL_BYTES`] (at least 16).
+fn block_rows<T>(width: usize) -> usize {
+    (COL_BYTES / (width * std::mem::size_of::<T>()).max(1)).max(16)
 }
 
 impl<T: Real> Layer<T> for Conv2d<T> {
@@ -259,9 +283,10 @@ impl<T: Real> Layer<T> for Conv2d<T> {
     fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
         self.ensure_scratch(n, false);
         let g = self.g;
-        let (in_len, out_len, k, px) = (g.inp.len(), g.pixels() * g.out_c, g.k(), g.pixels());
+        let (in_len, k, px) = (g.inp.len(), g.k(), g.pixels());
+        let out_len = px * g.out_c;
         let chunk = batch_chunk(n);
-        let sub = self.sub;
+        let block = self.rows;
         let kb = k + 1;
         self.wb.resize(g.out_c * kb, T::zero());
         let (w, b) = (self.params[0].v(), self.params[1].v());
@@ -275,12 +300,12 @@ impl<T: Real> Layer<T> for Conv2d<T> {
             .zip(x[..n * in_len].par_chunks(chunk * in_len))
             .zip(self.scratch.par_iter_mut())
             .for_each(|((y, x), s)| {
-                let imgs = x.len() / in_len;
-                for i0 in (0..imgs).step_by(sub) {
-                    let m = (imgs - i0).min(sub);
-                    g.im2col_images(&x[i0 * in_len..][..m * in_len], &mut s.col);
-                    let ys = &mut y[i0 * out_len..][..m * out_len];
-                    matmul(ys, g.out_c, MatRef::rows(&s.col, m * px, kb), wb, false);
+                let rows = x.len() / in_len * px;
+                for r0 in (0..rows).step_by(block) {
+                    let m = (rows - r0).min(block);
+                    ConvGeom::im2col((&g, x, r0, &mut s.col[..m * kb], kb));
+                    let ys = &mut y[r0 * g.out_c..][..m * g.out_c];
+                    matmul(ys, g.out_c, MatRef::rows(&s.col, m, kb), wb, false);
                 }
             });
     }
@@ -295,7 +320,7 @@ impl<T: Real> Layer<T> for Conv2d<T> {
             g.out_c,
         );
         let chunk = batch_chunk(n);
-        let sub = self.sub;
+        let (block, tblock) = (self.rows, self.trows);
         let wmat = MatRef::rows(self.params[0].v(), oc, k);
         if let (Some(t), true) = (self.transposed, dx.is_some()) {
             // wflip[c][ky][kx][o] = w[o][ks-1-ky][ks-1-kx][c]
@@ -317,44 +342,36 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         let kb = k + 1;
         let work = |x: &[T], dy: &[T], s: &mut Scratch<T>, mut dx: Option<&mut [T]>| {
             s.dw.fill(T::zero());
-            let imgs = x.len() / in_len;
-            for i0 in (0..imgs).step_by(sub) {
-                let m = (imgs - i0).min(sub);
-                g.im2col_images(&x[i0 * in_len..][..m * in_len], &mut s.col);
-                let dys = MatRef::rows(&dy[i0 * out_len..], m * px, oc);
-                matmul(
-                    &mut s.dw,
-                    kb,
-                    dys.t(),
-                    MatRef::rows(&s.col, m * px, kb),
-                    true,
-                );
-                match (dx.as_deref_mut(), &transposed) {
-                    (None, _) => {}
-                    (Some(dx), Some((t, wflip))) => {
-                        let (tpx, tk) = (t.pixels(), t.k());
-                        for i in 0..m {
-                            let dyi = &dy[(i0 + i) * out_len..][..out_len];
-                            ConvGeom::im2col((t, dyi, &mut s.dcol[i * tpx * tk..], tk));
-                        }
-                        let wf = MatRef::rows(wflip, t.out_c, tk).t();
-                        let cols = MatRef::rows(&s.dcol, m * tpx, tk);
-                        matmul(
-                            &mut dx[i0 * in_len..][..m * in_len],
-                            t.out_c,
-                            cols,
-                            wf,
-                            false,
-                        );
-                    }
-                    (Some(dx), None) => {
-                        matmul(&mut s.dcol, k, dys, wmat, false);
-                        for i in 0..m {
-                            let d = &mut dx[(i0 + i) * in_len..][..in_len];
-                            d.fill(T::zero());
-                            ConvGeom::col2im_add((&g, &s.dcol[i * px * k..][..px * k], d));
-                        }
-                    }
+            let rows = x.len() / in_len * px;
+            let scatter = transposed.is_none() && dx.is_some();
+            if let (true, Some(dx)) = (scatter, dx.as_deref_mut()) {
+                dx.fill(T::zero());
+            }
+            for r0 in (0..rows).step_by(block) {
+                let m = (rows - r0).min(block);
+                ConvGeom::im2col((&g, x, r0, &mut s.col[..m * kb], kb));
+                let dys = MatRef::rows(&dy[r0 * oc..], m, oc);
+                matmul(&mut s.dw, kb, dys.t(), MatRef::rows(&s.col, m, kb), true);
+                if let (true, Some(dx)) = (scatter, dx.as_deref_mut()) {
+                    matmul(&mut s.dcol[..m * k], k, dys, wmat, false);
+                    ConvGeom::col2im_add((&g, r0, &s.dcol[..m * k], dx));
+                }
+            }
+            if let (Some(dx), Some((t, wflip))) = (dx, &transposed) {
+                // dX = the transposed convolution of dY, a block of input pixels at a time.
+                let (trows, tk) = (x.len() / in_len * t.pixels(), t.k());
+                let wf = MatRef::rows(wflip, t.out_c, tk).t();
+                for r0 in (0..trows).step_by(tblock) {
+                    let m = (trows - r0).min(tblock);
+                    ConvGeom::im2col((t, dy, r0, &mut s.dcol[..m * tk], tk));
+                    let cols = MatRef::rows(&s.dcol, m, tk);
+                    matmul(
+                        &mut dx[r0 * t.out_c..][..m * t.out_c],
+                        t.out_c,
+                        cols,
+                        wf,
+                        false,
+                    );
                 }
             }
         };

@@ -147,6 +147,10 @@ fn conv_gradients_stride_padding_odd_sizes() {
         let inp = Dims { c, h, w };
         // 5 samples: several batch chunks, the last one shorter.
         gradcheck(&mut conv(inp, oc, k, s, p, i as u64), inp, 5, 10 + i as u64);
+        // im2col blocks of 7 rows, which start and end inside images and span two.
+        let mut l = conv(inp, oc, k, s, p, i as u64);
+        l.rows = 7;
+        gradcheck(&mut l, inp, 5, 20 + i as u64);
     }
 }
 
@@ -162,6 +166,8 @@ fn conv_gradients_transposed_path() {
         let mut l = conv(inp, oc, k, 1, p, 90 + i as u64);
         assert!(l.transposed.is_some());
         gradcheck(&mut l, inp, 3, 91 + i as u64);
+        (l.rows, l.trows) = (7, 11);
+        gradcheck(&mut l, inp, 3, 93 + i as u64);
     }
 }
 
@@ -282,6 +288,13 @@ fn conv_matches_naive_reference() {
         ow: 5,
     };
     let reference = naive_conv(&g, n, &x, l.params()[0].v(), l.params()[1].v());
+    for (a, b) in y.iter().zip(&reference) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    // The same with im2col blocks that start and end inside images.
+    l.rows = 13;
+    let mut y = vec![0.0; n * l.out_dims().len()];
+    l.forward(n, &x, &mut y, Mode::Eval);
     for (a, b) in y.iter().zip(&reference) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }
