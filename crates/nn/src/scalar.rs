@@ -24,6 +24,9 @@ pub trait Real:
     fn of(x: f64) -> Self;
     /// Converts to `f64` exactly.
     fn f64(self) -> f64;
+    /// `self * a + b` with one rounding. Always inlined, so that inside a function compiled
+    /// for FMA it is one instruction (not a library call).
+    fn fma(self, a: Self, b: Self) -> Self;
 }
 
 impl Real for f32 {
@@ -35,6 +38,10 @@ impl Real for f32 {
     fn f64(self) -> f64 {
         self as f64
     }
+    #[inline(always)]
+    fn fma(self, a: Self, b: Self) -> Self {
+        f32::mul_add(self, a, b)
+    }
 }
 
 impl Real for f64 {
@@ -45,5 +52,9 @@ impl Real for f64 {
     #[inline(always)]
     fn f64(self) -> f64 {
         self
+    }
+    #[inline(always)]
+    fn fma(self, a: Self, b: Self) -> Self {
+        f64::mul_add(self, a, b)
     }
 }

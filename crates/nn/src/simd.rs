@@ -16,6 +16,24 @@ pub(crate) fn has_avx2() -> bool {
     }
 }
 
+/// True if this CPU has the AVX-512 subsets the direct convolution is compiled for (F, BW, DQ,
+/// VL), besides AVX2 and FMA.
+#[inline(always)]
+pub(crate) fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512dq")
+            && std::is_x86_feature_detected!("avx512vl")
+            && has_avx2()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Defines `fn name<T: Real>(args: Ty)` (one tuple-typed argument, no `Self` in the type) whose
 /// body is compiled twice: for baseline x86-64 and for AVX2 + FMA, chosen at run time.
 macro_rules! simd_kernel {

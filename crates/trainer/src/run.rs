@@ -307,8 +307,9 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         let done = st.iteration;
 
         let cycle_end = schedule.is_cycle_end(done);
-        let eval_now =
-            done % eval_every == 0 || (cfg.eval.at_cycle_end && cycle_end) || done == plan.end;
+        let eval_now = done.is_multiple_of(eval_every)
+            || (cfg.eval.at_cycle_end && cycle_end)
+            || done == plan.end;
         let mut stop_now = None;
         if eval_now {
             let (test_loss, test_acc) = evaluator.run(&mut net, &data.test);
@@ -340,7 +341,7 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
                 }
             }
         }
-        if eval_now || done % cfg.log.every == 0 {
+        if eval_now || done.is_multiple_of(cfg.log.every) {
             let elapsed = elapsed_base + session_start.elapsed().as_secs_f64();
             st.rows.push(Row {
                 iteration: done,
@@ -382,7 +383,7 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
                 write_metrics(out, &st.rows)?;
             }
         }
-        let periodic = cfg.checkpoint.every > 0 && done % cfg.checkpoint.every == 0;
+        let periodic = cfg.checkpoint.every > 0 && done.is_multiple_of(cfg.checkpoint.every);
         if done < plan.end
             && stop_now.is_none()
             && (periodic || (cfg.checkpoint.at_cycle_end && cycle_end))

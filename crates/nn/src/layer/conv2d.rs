@@ -10,6 +10,7 @@
 //! [`COL_BYTES`] that stays in cache (recomputed in backward rather than stored), and
 //! accumulates its own partial weight gradient; the partials are summed in chunk order.
 
+use super::direct::{self, Tiles};
 use super::{Dims, Layer, Mode, Param};
 use crate::linalg::{batch_chunk, matmul, MatRef, BATCH_CHUNKS};
 use crate::simd::simd_kernel;
@@ -169,6 +170,8 @@ struct Scratch<T> {
     dcol: Vec<T>,
     /// Partial `[c_out, k + 1]` gradient: weights, then the bias in the last column.
     dw: Vec<T>,
+    /// The zero-padded image of a direct convolution.
+    xp: Vec<T>,
 }
 
 /// Bytes of im2col buffer a chunk works in at a time.
@@ -192,6 +195,15 @@ pub(crate) struct Conv2d<T> {
     /// `[c_out, k + 1]`: the weights with the bias as last column, refreshed every forward, so
     /// one product `[col 1] [W b]^T` adds the bias (and `dY^T [col 1]` yields its gradient).
     wb: Vec<T>,
+    /// Direct convolution (see [`direct`]) for the forward pass and for the transposed
+    /// convolution of the input gradient, when the channel counts allow; im2col + GEMM
+    /// otherwise.
+    pub(super) tiles: Option<Tiles>,
+    pub(super) ttiles: Option<Tiles>,
+    /// The weights `[kh, kw, c_in, c_out]` of the direct forward convolution, and the flipped
+    /// kernel `[kh, kw, c_out, c_in]` of the direct transposed one.
+    wt: Vec<T>,
+    wtt: Vec<T>,
 }
 
 impl<T: Real> Conv2d<T> {
@@ -225,6 +237,10 @@ impl<T: Real> Conv2d<T> {
             scratch,
             rows: block_rows::<T>(g.k() + 1),
             trows: transposed.map_or(0, |t| block_rows::<T>(t.k())),
+            tiles: Tiles::choose(g.out_c),
+            ttiles: transposed.and_then(|t| Tiles::choose(t.out_c)),
+            wt: Vec::new(),
+            wtt: Vec::new(),
             transposed,
             wflip: Vec::new(),
             wb: Vec::new(),
@@ -281,23 +297,44 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         2 * (self.g.pixels() * self.g.out_c * self.g.k()) as u64
     }
     fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
-        self.ensure_scratch(n, false);
         let g = self.g;
         let (in_len, k, px) = (g.inp.len(), g.k(), g.pixels());
         let out_len = px * g.out_c;
         let chunk = batch_chunk(n);
+        let ys = y[..n * out_len].par_chunks_mut(chunk * out_len);
+        let xs = x[..n * in_len].par_chunks(chunk * in_len);
+        if self.tiles.is_none() {
+            self.ensure_scratch(n, false);
+        }
+        let (w, b) = (self.params[0].v(), self.params[1].v());
+        if let Some(tiles) = self.tiles {
+            // wt[kk][c][o] = w[o][kk][c]
+            self.wt.resize(w.len(), T::zero());
+            for (o, wo) in w.chunks_exact(k).enumerate() {
+                for (j, &v) in wo.iter().enumerate() {
+                    self.wt[j * g.out_c + o] = v;
+                }
+            }
+            let wt = &self.wt[..];
+            ys.zip(xs)
+                .zip(self.scratch.par_iter_mut())
+                .for_each(|((y, x), s)| {
+                    for (y, x) in y.chunks_exact_mut(out_len).zip(x.chunks_exact(in_len)) {
+                        let wp = direct::pad_image(&g, x, &mut s.xp);
+                        direct::conv_image(tiles, &g, &s.xp, wp, wt, Some(b), y);
+                    }
+                });
+            return;
+        }
         let block = self.rows;
         let kb = k + 1;
         self.wb.resize(g.out_c * kb, T::zero());
-        let (w, b) = (self.params[0].v(), self.params[1].v());
         for ((row, wr), &bo) in self.wb.chunks_exact_mut(kb).zip(w.chunks_exact(k)).zip(b) {
             row[..k].copy_from_slice(wr);
             row[k] = bo;
         }
         let wb = MatRef::rows(&self.wb, g.out_c, kb).t();
-        y[..n * out_len]
-            .par_chunks_mut(chunk * out_len)
-            .zip(x[..n * in_len].par_chunks(chunk * in_len))
+        ys.zip(xs)
             .zip(self.scratch.par_iter_mut())
             .for_each(|((y, x), s)| {
                 let rows = x.len() / in_len * px;
@@ -323,22 +360,34 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         let (block, tblock) = (self.rows, self.trows);
         let wmat = MatRef::rows(self.params[0].v(), oc, k);
         if let (Some(t), true) = (self.transposed, dx.is_some()) {
-            // wflip[c][ky][kx][o] = w[o][ks-1-ky][ks-1-kx][c]
+            // The direct kernel wants wtt[ky][kx][o][c], the GEMM wflip[c][ky][kx][o]; both
+            // are w[o][ks-1-ky][ks-1-kx][c].
             let (ks, ci) = (g.kernel, g.inp.c);
-            self.wflip.resize(ci * t.k(), T::zero());
+            let direct = self.ttiles.is_some();
+            let flip = if direct {
+                &mut self.wtt
+            } else {
+                &mut self.wflip
+            };
+            flip.resize(ci * t.k(), T::zero());
             let w = self.params[0].v();
             for c in 0..ci {
                 for ky in 0..ks {
                     for kx in 0..ks {
                         for o in 0..oc {
-                            self.wflip[((c * ks + ky) * ks + kx) * oc + o] =
-                                w[((o * ks + ks - 1 - ky) * ks + ks - 1 - kx) * ci + c];
+                            let i = if direct {
+                                ((ky * ks + kx) * oc + o) * ci + c
+                            } else {
+                                ((c * ks + ky) * ks + kx) * oc + o
+                            };
+                            flip[i] = w[((o * ks + ks - 1 - ky) * ks + ks - 1 - kx) * ci + c];
                         }
                     }
                 }
             }
         }
         let transposed = self.transposed.map(|t| (t, &self.wflip[..]));
+        let (ttiles, wtt) = (self.ttiles, &self.wtt[..]);
         let kb = k + 1;
         let work = |x: &[T], dy: &[T], s: &mut Scratch<T>, mut dx: Option<&mut [T]>| {
             s.dw.fill(T::zero());
@@ -357,7 +406,15 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                     ConvGeom::col2im_add((&g, r0, &s.dcol[..m * k], dx));
                 }
             }
-            if let (Some(dx), Some((t, wflip))) = (dx, &transposed) {
+            if let (Some(dx), Some((t, _)), Some(tiles)) = (dx.as_deref_mut(), &transposed, ttiles)
+            {
+                // dX = the transposed convolution of dY, directly, one image at a time.
+                let dys = dy.chunks_exact(out_len);
+                for (dx, dy) in dx.chunks_exact_mut(in_len).zip(dys) {
+                    let wp = direct::pad_image(t, dy, &mut s.xp);
+                    direct::conv_image(tiles, t, &s.xp, wp, wtt, None, dx);
+                }
+            } else if let (Some(dx), Some((t, wflip))) = (dx, &transposed) {
                 // dX = the transposed convolution of dY, a block of input pixels at a time.
                 let (trows, tk) = (x.len() / in_len * t.pixels(), t.k());
                 let wf = MatRef::rows(wflip, t.out_c, tk).t();

@@ -7,6 +7,7 @@ mod activation;
 mod batch_norm;
 pub(crate) mod conv2d;
 mod dense;
+mod direct;
 mod dropout;
 mod flatten;
 mod lrn;

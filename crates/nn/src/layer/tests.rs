@@ -2,6 +2,7 @@
 //! reference implementations.
 
 use super::conv2d::ConvGeom;
+use super::direct::Tiles;
 use super::pool::pool_out;
 use super::*;
 use crate::init::InitSpec;
@@ -171,6 +172,30 @@ fn conv_gradients_transposed_path() {
     }
 }
 
+/// Output channels in blocks of 16 or 32: the forward pass (and, with 16+ input channels, the
+/// input gradient) goes through the direct convolution. Forced here so that its plain loop,
+/// which `f64` always takes, is checked on every CPU.
+#[test]
+fn conv_gradients_direct_path() {
+    for (i, &(c, h, w, oc, k, s, p, tiles)) in [
+        (16, 5, 6, 16, 3, 1, 1, Tiles::P6C16),
+        (3, 7, 6, 32, 3, 2, 1, Tiles::P12C32),
+        (16, 4, 5, 32, 5, 1, 2, Tiles::P12C16),
+        (2, 9, 7, 16, 2, 3, 1, Tiles::P6C16),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let inp = Dims { c, h, w };
+        let mut l = conv(inp, oc, k, s, p, 30 + i as u64);
+        l.tiles = Some(tiles);
+        if l.transposed.is_some() {
+            l.ttiles = Some(Tiles::P6C16);
+        }
+        gradcheck(&mut l, inp, 5, 40 + i as u64);
+    }
+}
+
 #[test]
 fn pool_gradients_ceil_floor_padding() {
     for (i, &(kind, h, w, k, s, p, ceil)) in [
@@ -269,6 +294,29 @@ fn naive_conv(g: &ConvGeom, n: usize, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f6
     y
 }
 
+/// The direct convolution's plain loop against the 7-loop reference, with a last tile that
+/// is short and wraps rows.
+#[test]
+fn direct_conv_matches_naive_reference() {
+    let inp = Dims { c: 3, h: 11, w: 9 };
+    for (i, tiles) in [Tiles::P6C16, Tiles::P12C16, Tiles::P12C32]
+        .into_iter()
+        .enumerate()
+    {
+        let mut l = conv(inp, 32, 5, 2, 2, 70 + i as u64);
+        l.tiles = Some(tiles);
+        let n = 3;
+        let mut rng = Pcg64Mcg::seed_from_u64(75);
+        let x = rand_vec(n * inp.len(), &mut rng);
+        let mut y = vec![0.0; n * l.out_dims().len()];
+        l.forward(n, &x, &mut y, Mode::Eval);
+        let reference = naive_conv(&l.g, n, &x, l.params()[0].v(), l.params()[1].v());
+        for (a, b) in y.iter().zip(&reference) {
+            assert!((a - b).abs() < 1e-12, "{tiles:?}: {a} vs {b}");
+        }
+    }
+}
+
 #[test]
 fn conv_matches_naive_reference() {
     let inp = Dims { c: 3, h: 11, w: 9 };
@@ -292,6 +340,7 @@ fn conv_matches_naive_reference() {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }
     // The same with im2col blocks that start and end inside images.
+    l.tiles = None;
     l.rows = 13;
     let mut y = vec![0.0; n * l.out_dims().len()];
     l.forward(n, &x, &mut y, Mode::Eval);

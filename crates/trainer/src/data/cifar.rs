@@ -69,7 +69,7 @@ fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
 /// [`DataError::Truncated`] unless the file is a non-empty whole number of
 /// 3073-byte records; [`DataError::BadLabel`] for a label above 9.
 pub fn parse_batch(path: &Path, bytes: &[u8], out: &mut RawSplit) -> Result<(), DataError> {
-    if bytes.is_empty() || bytes.len() % RECORD != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
         return Err(DataError::Truncated {
             dataset: DS,
             path: path.to_path_buf(),
