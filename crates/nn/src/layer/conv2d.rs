@@ -200,8 +200,9 @@ pub(crate) struct Conv2d<T> {
     /// otherwise.
     pub(super) tiles: Option<Tiles>,
     pub(super) ttiles: Option<Tiles>,
-    /// The weights `[kh, kw, c_in, c_out]` of the direct forward convolution, and the flipped
-    /// kernel `[kh, kw, c_out, c_in]` of the direct transposed one.
+    /// The weights `[kh, kw, c_in, c_out_pad]` of the direct forward convolution followed by the
+    /// bias `[c_out_pad]`, and the flipped kernel `[kh, kw, c_out, c_in_pad]` of the direct
+    /// transposed one (see [`Tiles::padded`]).
     wt: Vec<T>,
     wtt: Vec<T>,
 }
@@ -308,14 +309,16 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         }
         let (w, b) = (self.params[0].v(), self.params[1].v());
         if let Some(tiles) = self.tiles {
-            // wt[kk][c][o] = w[o][kk][c]
-            self.wt.resize(w.len(), T::zero());
+            // wt[kk][c][o] = w[o][kk][c], rows padded with zeros to `ocp`; the bias after them.
+            let ocp = tiles.padded(g.out_c);
+            self.wt.resize(k * ocp + ocp, T::zero());
             for (o, wo) in w.chunks_exact(k).enumerate() {
                 for (j, &v) in wo.iter().enumerate() {
-                    self.wt[j * g.out_c + o] = v;
+                    self.wt[j * ocp + o] = v;
                 }
             }
-            let wt = &self.wt[..];
+            self.wt[k * ocp..][..g.out_c].copy_from_slice(b);
+            let (wt, b) = self.wt.split_at(k * ocp);
             ys.zip(xs)
                 .zip(self.scratch.par_iter_mut())
                 .for_each(|((y, x), s)| {
@@ -360,23 +363,24 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         let (block, tblock) = (self.rows, self.trows);
         let wmat = MatRef::rows(self.params[0].v(), oc, k);
         if let (Some(t), true) = (self.transposed, dx.is_some()) {
-            // The direct kernel wants wtt[ky][kx][o][c], the GEMM wflip[c][ky][kx][o]; both
-            // are w[o][ks-1-ky][ks-1-kx][c].
+            // The direct kernel wants wtt[ky][kx][o][c] (rows padded with zeros to `cip`), the
+            // GEMM wflip[c][ky][kx][o]; both are w[o][ks-1-ky][ks-1-kx][c].
             let (ks, ci) = (g.kernel, g.inp.c);
-            let direct = self.ttiles.is_some();
+            let cip = self.ttiles.map(|tt| tt.padded(ci));
+            let direct = cip.is_some();
             let flip = if direct {
                 &mut self.wtt
             } else {
                 &mut self.wflip
             };
-            flip.resize(ci * t.k(), T::zero());
+            flip.resize(cip.unwrap_or(ci) * t.k(), T::zero());
             let w = self.params[0].v();
             for c in 0..ci {
                 for ky in 0..ks {
                     for kx in 0..ks {
                         for o in 0..oc {
-                            let i = if direct {
-                                ((ky * ks + kx) * oc + o) * ci + c
+                            let i = if let Some(cip) = cip {
+                                ((ky * ks + kx) * oc + o) * cip + c
                             } else {
                                 ((c * ks + ky) * ks + kx) * oc + o
                             };

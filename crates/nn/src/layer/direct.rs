@@ -5,7 +5,9 @@
 //! kernel tap and input channel the tile loads `CB` weights (contiguous, since the weights are
 //! laid out `[kh, kw, c_in, c_out]`) and broadcasts one input value per pixel, then does
 //! `P x CB` fused multiply-adds; the input is a zero-padded copy of the image, so the loop has
-//! no bounds tests. The accumulators start at the bias. Tile sizes are chosen per instruction
+//! no bounds tests. The accumulators start at the bias. The weights (and bias) are padded with
+//! zero columns to a whole number of channel blocks, `c_out_pad`; the extra channels are
+//! computed and not stored. Tile sizes are chosen per instruction
 //! set so the accumulators fill most vector registers: `P = 12, CB = 32` with AVX-512, `P = 6,
 //! CB = 16` with AVX2 + FMA. On other CPUs, and for `f64`, a plain loop does the same sums.
 //!
@@ -15,8 +17,7 @@
 use super::conv2d::ConvGeom;
 use crate::Real;
 
-/// Tile shape of a direct convolution, or `None` when the output channels do not divide into
-/// vector-sized blocks (the layer then uses im2col + GEMM).
+/// Tile shape of a direct convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Tiles {
     /// 12 pixels x 32 channels (24 of AVX-512's 32 vector registers).
@@ -28,19 +29,28 @@ pub(crate) enum Tiles {
 }
 
 impl Tiles {
-    /// The tile shape for `out_c` output channels on this CPU (`None` without AVX2 + FMA).
+    /// The tile shape for `out_c` output channels on this CPU (`None` without AVX2 + FMA:
+    /// the layer then uses im2col + GEMM).
     pub fn choose(out_c: usize) -> Option<Tiles> {
-        if !out_c.is_multiple_of(16) || !crate::simd::has_avx2() {
+        if !crate::simd::has_avx2() {
             return None;
         }
         if crate::simd::has_avx512() {
-            return Some(if out_c.is_multiple_of(32) {
-                Tiles::P12C32
-            } else {
-                Tiles::P12C16
-            });
+            // The wider tile unless it pads more channels.
+            return Some(
+                if out_c.next_multiple_of(32) == out_c.next_multiple_of(16) {
+                    Tiles::P12C32
+                } else {
+                    Tiles::P12C16
+                },
+            );
         }
         Some(Tiles::P6C16)
+    }
+
+    /// `out_c` rounded up to whole channel blocks: the row length of the weights.
+    pub fn padded(self, out_c: usize) -> usize {
+        out_c.next_multiple_of(self.channels())
     }
 }
 
@@ -67,7 +77,8 @@ pub(crate) fn pad_image<T: Real>(g: &ConvGeom, x: &[T], xp: &mut Vec<T>) -> usiz
 }
 
 /// `y = conv(x) + bias` for one image, with `x` padded by [`pad_image`] (row length `wp`
-/// pixels) and `wt` the weights `[kh, kw, c_in, c_out]`. `y` is `[oh * ow, c_out]`.
+/// pixels), `wt` the weights `[kh, kw, c_in, c_out_pad]` and `bias` `[c_out_pad]` (see
+/// [`Tiles::padded`]). `y` is `[oh * ow, c_out]`.
 pub(crate) fn conv_image<T: Real>(
     tiles: Tiles,
     g: &ConvGeom,
@@ -105,8 +116,8 @@ impl Tiles {
 
 /// Panics unless every access of the kernels is in bounds.
 fn check<T>(g: &ConvGeom, xp: &[T], wp: usize, wt: &[T], bias: Option<&[T]>, y: &[T], cb: usize) {
-    let (c, ks, s, oc) = (g.inp.c, g.kernel, g.stride, g.out_c);
-    assert!(oc % cb == 0 && y.len() >= g.oh * g.ow * oc && wt.len() >= ks * ks * c * oc);
+    let (c, ks, s, oc) = (g.inp.c, g.kernel, g.stride, g.out_c.next_multiple_of(cb));
+    assert!(y.len() >= g.oh * g.ow * g.out_c && wt.len() >= ks * ks * c * oc);
     assert!((g.ow - 1) * s + ks <= wp && g.oh > 0 && g.ow > 0);
     assert!(xp.len() >= ((g.oh - 1) * s + ks) * wp * c);
     assert!(bias.is_none_or(|b| b.len() >= oc));
@@ -134,12 +145,12 @@ fn generic<T: Real>(
     y: &mut [T],
     cb: usize,
 ) {
-    let (c, ks, oc) = (g.inp.c, g.kernel, g.out_c);
+    let (c, ks, oc, ocp) = (g.inp.c, g.kernel, g.out_c, g.out_c.next_multiple_of(cb));
     let npx = g.oh * g.ow;
     let mut acc = vec![T::zero(); 4 * cb];
     for p0 in (0..npx).step_by(4) {
         let base = tile_offsets::<4>(g, wp, p0);
-        for co0 in (0..oc).step_by(cb) {
+        for co0 in (0..ocp).step_by(cb) {
             for a in acc.chunks_exact_mut(cb) {
                 match bias {
                     Some(b) => a.copy_from_slice(&b[co0..co0 + cb]),
@@ -148,7 +159,7 @@ fn generic<T: Real>(
             }
             for ky in 0..ks {
                 for j in 0..ks * c {
-                    let w = &wt[(ky * ks * c + j) * oc + co0..][..cb];
+                    let w = &wt[(ky * ks * c + j) * ocp + co0..][..cb];
                     for (a, &b) in acc.chunks_exact_mut(cb).zip(&base) {
                         let v = xp[b + ky * wp * c + j];
                         for (a, &w) in a.iter_mut().zip(w) {
@@ -157,8 +168,9 @@ fn generic<T: Real>(
                     }
                 }
             }
+            let valid = cb.min(oc - co0);
             for (i, a) in acc.chunks_exact(cb).enumerate().take(npx - p0) {
-                y[(p0 + i) * oc + co0..][..cb].copy_from_slice(a);
+                y[(p0 + i) * oc + co0..][..valid].copy_from_slice(&a[..valid]);
             }
         }
     }
@@ -227,12 +239,13 @@ macro_rules! tile_kernel {
         ) {
             const P: usize = $p;
             const V: usize = $v;
-            let (c, ks, oc) = (g.inp.c, g.kernel, g.out_c);
+            const CB: usize = V * $lanes;
+            let (c, ks, oc, ocp) = (g.inp.c, g.kernel, g.out_c, g.out_c.next_multiple_of(CB));
             let npx = g.oh * g.ow;
             let (x0, w0, y0) = (xp.as_ptr(), wt.as_ptr(), y.as_mut_ptr());
             for p0 in (0..npx).step_by(P) {
                 let base = super::tile_offsets::<P>(g, wp, p0);
-                for co0 in (0..oc).step_by(V * $lanes) {
+                for co0 in (0..ocp).step_by(CB) {
                     // SAFETY (whole block): `check` bounds every offset formed here.
                     unsafe {
                         let init: [$vec; V] = std::array::from_fn(|v| match bias {
@@ -245,10 +258,10 @@ macro_rules! tile_kernel {
                             // and in the weights: one loop of `ks * c` steps.
                             let xs: [*const f32; P] =
                                 std::array::from_fn(|i| x0.add(base[i] + ky * wp * c));
-                            let wk = w0.add(ky * ks * c * oc + co0);
+                            let wk = w0.add(ky * ks * c * ocp + co0);
                             for j in 0..ks * c {
                                 let w: [$vec; V] =
-                                    std::array::from_fn(|v| $load(wk.add(j * oc + v * $lanes)));
+                                    std::array::from_fn(|v| $load(wk.add(j * ocp + v * $lanes)));
                                 for i in 0..P {
                                     let xv = $set1(*xs[i].add(j));
                                     for v in 0..V {
@@ -258,8 +271,18 @@ macro_rules! tile_kernel {
                             }
                         }
                         for i in 0..P.min(npx - p0) {
-                            for v in 0..V {
-                                $store(y0.add((p0 + i) * oc + co0 + v * $lanes), acc[i][v]);
+                            let out = y0.add((p0 + i) * oc + co0);
+                            if co0 + CB <= oc {
+                                for v in 0..V {
+                                    $store(out.add(v * $lanes), acc[i][v]);
+                                }
+                            } else {
+                                // The last, partial channel block: through a buffer.
+                                let mut buf = [0.0f32; CB];
+                                for v in 0..V {
+                                    $store(buf.as_mut_ptr().add(v * $lanes), acc[i][v]);
+                                }
+                                std::ptr::copy_nonoverlapping(buf.as_ptr(), out, oc - co0);
                             }
                         }
                     }
@@ -296,6 +319,8 @@ mod tests {
             (32, 8, 8, 64, 5, 1, 2),
             (5, 7, 9, 16, 3, 2, 1),
             (17, 5, 3, 48, 1, 1, 0),
+            (1, 8, 8, 20, 5, 1, 0),
+            (20, 6, 7, 50, 3, 1, 1),
         ] {
             let g = ConvGeom {
                 inp: Dims { c, h, w },
@@ -308,13 +333,22 @@ mod tests {
             };
             let mut vals =
                 |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
-            let (x, wt, b) = (vals(h * w * c), vals(k * k * c * oc), vals(oc));
+            // Weights and bias with room for every tile shape's padding.
+            let ocp = oc.next_multiple_of(32);
+            let (x, wt, b) = (vals(h * w * c), vals(k * k * c * ocp), vals(ocp));
             let mut xp = Vec::new();
             let wp = pad_image(&g, &x, &mut xp);
             for tiles in [Tiles::P12C32, Tiles::P12C16, Tiles::P6C16] {
-                let Some(kernel) = f32_kernel(tiles).filter(|_| oc % tiles.channels() == 0) else {
+                let Some(kernel) = f32_kernel(tiles) else {
                     continue;
                 };
+                // The weights laid out for this tile shape's padding.
+                let pad = tiles.padded(oc);
+                let wt: Vec<f32> = wt
+                    .chunks_exact(ocp)
+                    .flat_map(|r| &r[..pad])
+                    .copied()
+                    .collect();
                 for bias in [Some(&b[..]), None] {
                     let mut fast = vec![f32::NAN; g.oh * g.ow * oc];
                     let mut plain = fast.clone();

@@ -110,7 +110,10 @@ fn conv(
     };
     let w = param("weight", &[out_c, kernel, kernel, inp.c], &mut rng);
     let b = param("bias", &[out_c], &mut rng);
-    Conv2d::new(g, w, b)
+    // im2col + GEMM on every CPU; the direct-convolution tests opt in.
+    let mut l = Conv2d::new(g, w, b);
+    (l.tiles, l.ttiles) = (None, None);
+    l
 }
 
 #[test]
@@ -517,14 +520,18 @@ fn lrn_by_hand() {
 /// The same conv layer run on 1 and 2 threads gives bit-identical outputs and gradients.
 #[test]
 fn conv_one_vs_two_threads_bit_identical() {
-    let run = |threads: usize| {
+    let run = |threads: usize, direct: Option<Tiles>| {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
         pool.install(|| {
-            let inp = Dims { c: 3, h: 12, w: 12 };
-            let mut l = conv(inp, 8, 5, 1, 2, 80);
+            let inp = Dims {
+                c: 16,
+                h: 12,
+                w: 12,
+            };
+            let l = conv(inp, 8, 5, 1, 2, 80);
             let n = 10;
             let mut rng = Pcg64Mcg::seed_from_u64(81);
             let x: Vec<f32> = rand_vec(n * inp.len(), &mut rng)
@@ -536,13 +543,13 @@ fn conv_one_vs_two_threads_bit_identical() {
                 l.g,
                 Param::new(
                     "weight",
-                    ndarray::ArrayD::from_shape_vec(vec![8, 5, 5, 3], wts).unwrap(),
+                    ndarray::ArrayD::from_shape_vec(vec![8, 5, 5, 16], wts).unwrap(),
                     1.0,
                     1.0,
                 ),
                 Param::new("bias", ndarray::ArrayD::zeros(vec![8]), 1.0, 1.0),
             );
-            let _ = &mut l;
+            (l32.tiles, l32.ttiles) = (direct, direct);
             let mut y = vec![0.0f32; n * l32.out_dims().len()];
             l32.forward(n, &x, &mut y, Mode::Eval);
             let dy: Vec<f32> = rand_vec(y.len(), &mut rng)
@@ -559,9 +566,14 @@ fn conv_one_vs_two_threads_bit_identical() {
             )
         })
     };
-    let a = run(1);
-    let b = run(2);
-    assert!(a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3);
+    for direct in [None, Some(Tiles::P6C16), Some(Tiles::P12C32)] {
+        let a = run(1, direct);
+        let b = run(2, direct);
+        assert!(
+            a.0 == b.0 && a.1 == b.1 && a.2 == b.2 && a.3 == b.3,
+            "{direct:?}"
+        );
+    }
 }
 
 #[test]
