@@ -48,6 +48,14 @@ impl Tiles {
         Some(Tiles::P6C16)
     }
 
+    /// Output channels per tile.
+    fn channels(self) -> usize {
+        match self {
+            Tiles::P12C32 => 32,
+            Tiles::P12C16 | Tiles::P6C16 => 16,
+        }
+    }
+
     /// `out_c` rounded up to whole channel blocks: the row length of the weights.
     pub fn padded(self, out_c: usize) -> usize {
         out_c.next_multiple_of(self.channels())
@@ -105,20 +113,11 @@ pub(crate) fn conv_image<T: Real>(
     generic(g, xp, wp, wt, bias, y, tiles.channels());
 }
 
-impl Tiles {
-    fn channels(self) -> usize {
-        match self {
-            Tiles::P12C32 => 32,
-            Tiles::P12C16 | Tiles::P6C16 => 16,
-        }
-    }
-}
-
 /// Panics unless every access of the kernels is in bounds.
 fn check<T>(g: &ConvGeom, xp: &[T], wp: usize, wt: &[T], bias: Option<&[T]>, y: &[T], cb: usize) {
     let (c, ks, s, oc) = (g.inp.c, g.kernel, g.stride, g.out_c.next_multiple_of(cb));
     assert!(y.len() >= g.oh * g.ow * g.out_c && wt.len() >= ks * ks * c * oc);
-    assert!((g.ow - 1) * s + ks <= wp && g.oh > 0 && g.ow > 0);
+    assert!(g.oh > 0 && g.ow > 0 && (g.ow - 1) * s + ks <= wp);
     assert!(xp.len() >= ((g.oh - 1) * s + ks) * wp * c);
     assert!(bias.is_none_or(|b| b.len() >= oc));
 }
