@@ -483,15 +483,44 @@ pub const DIVERGENCE_HINT: &str =
 pub fn lr_range_label(schedule: &Schedule) -> String {
     let (lo, hi) = schedule.lr_bounds();
     if (hi - lo).abs() <= f64::EPSILON * hi.abs() {
-        format!("{lo}")
+        short(lo)
     } else {
-        format!("{lo}-{hi}")
+        format!("{}-{}", short(lo), short(hi))
+    }
+}
+
+/// `x` to 6 significant digits, without trailing zeros: `0.001 * 0.1 * 0.1` prints as `0.00001`,
+/// not `0.000010000000000000003`.
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (5 - x.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lr_labels_are_short() {
+        for (x, want) in [
+            (0.001 * 0.1 * 0.1, "0.00001"),
+            (0.006, "0.006"),
+            (0.0031234567, "0.00312346"),
+            (1.5, "1.5"),
+            (250.0, "250"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(short(x), want, "{x}");
+        }
+    }
 
     #[test]
     fn mix_is_deterministic_and_spreads() {
