@@ -260,6 +260,8 @@ impl<T: Real> Conv2d<T> {
                 // Either the im2col gradient (`rows x k`) or a block of the transposed
                 // convolution's im2col matrix of the output gradients.
                 let dlen = match self.transposed {
+                    // The direct transposed convolution needs no im2col buffer.
+                    Some(_) if self.ttiles.is_some() => 0,
                     Some(t) => self.trows.min(most * t.pixels()) * t.k(),
                     None => rows * k,
                 };
