@@ -71,7 +71,10 @@ fn result_of(
     RunResult {
         config: name.to_owned(),
         policy: summary.policy.clone(),
-        lr_range: schedule.map_or_else(|| "-".to_owned(), run::lr_range_label),
+        lr_range: schedule.map_or_else(
+            || "-".to_owned(),
+            |s| run::lr_range_label(s, summary.iterations),
+        ),
         seed: summary.seed,
         iterations: summary.iterations,
         final_accuracy: summary.final_test_accuracy,

@@ -271,6 +271,46 @@ fn decimate(points: &[(f64, f64)], budget: usize) -> Vec<(f64, f64)> {
     out
 }
 
+/// The corner of a panel where the legend hides the least of the curves: the one whose box
+/// (40% of each axis) the fewest points of the lines cross, upper right on ties.
+fn legend_corner(segs: &[Segments], x: &Range<f64>, y: &Range<f64>) -> SeriesLabelPosition {
+    const SHARE: f64 = 0.4;
+    const STEPS: usize = 16;
+    let (w, h) = (x.end - x.start, y.end - y.start);
+    // (right, upper) for each corner, in order of preference.
+    let corners = [(true, true), (true, false), (false, true), (false, false)];
+    let mut hits = [0usize; 4];
+    let lines = segs.iter().flatten();
+    for pair in lines.flat_map(|line| line.windows(2)) {
+        let ((x0, y0), (x1, y1)) = (pair[0], pair[1]);
+        for k in 0..=STEPS {
+            let t = k as f64 / STEPS as f64;
+            let fx = (x0 + t * (x1 - x0) - x.start) / w;
+            let fy = (y0 + t * (y1 - y0) - y.start) / h;
+            for (hit, &(right, upper)) in hits.iter_mut().zip(&corners) {
+                let in_x = if right {
+                    fx >= 1.0 - SHARE
+                } else {
+                    fx <= SHARE
+                };
+                let in_y = if upper {
+                    fy >= 1.0 - SHARE
+                } else {
+                    fy <= SHARE
+                };
+                *hit += usize::from(in_x && in_y);
+            }
+        }
+    }
+    let best = (0..4).fold(0, |b, i| if hits[i] < hits[b] { i } else { b });
+    match corners[best] {
+        (true, true) => SeriesLabelPosition::UpperRight,
+        (true, false) => SeriesLabelPosition::LowerRight,
+        (false, true) => SeriesLabelPosition::UpperLeft,
+        (false, false) => SeriesLabelPosition::LowerLeft,
+    }
+}
+
 fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Result<(), PlotError> {
     root.fill(&WHITE).map_err(draw_err)?;
     let (title_area, body) = root.split_vertically(TITLE_HEIGHT);
@@ -372,7 +412,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         if labelled {
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::UpperRight)
+                .position(legend_corner(segs, &x_range, &y_range))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 13))
@@ -386,6 +426,24 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn legend_avoids_the_curves() {
+        let (x, y) = (0.0..100.0, 0.0..1.0);
+        let rising: Segments = vec![(0..=100).map(|i| (i as f64, i as f64 / 100.0)).collect()];
+        let falling: Segments = vec![(0..=100)
+            .map(|i| (i as f64, 1.0 - i as f64 / 100.0))
+            .collect()];
+        let low: Segments = vec![vec![(0.0, 0.1), (100.0, 0.1)]];
+        let pos = |s: &[Segments]| format!("{:?}", legend_corner(s, &x, &y));
+        // Accuracy curves rise: the upper right is taken, the lower right is free.
+        assert_eq!(pos(std::slice::from_ref(&rising)), "LowerRight");
+        // A decaying LR leaves the upper right free.
+        assert_eq!(pos(std::slice::from_ref(&falling)), "UpperRight");
+        // Rising and falling together cross both right corners; the left ones too, so the
+        // flat line near the bottom decides for the upper half.
+        assert_eq!(pos(&[rising, falling, low]), "UpperRight");
+    }
 
     #[test]
     fn decimate_keeps_extremes_in_order() {

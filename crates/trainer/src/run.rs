@@ -480,8 +480,19 @@ pub const DIVERGENCE_HINT: &str =
      fixed schedules), or run `clr range-test CONFIG` to find bounds where accuracy still rises";
 
 /// A short label for a schedule's LR range.
-pub fn lr_range_label(schedule: &Schedule) -> String {
-    let (lo, hi) = schedule.lr_bounds();
+/// The lowest and highest rate `schedule` gives over a run of `iterations` (over all time when
+/// `iterations` is 0): an exp decay of 70,000 iterations is labelled `0.0000149946-0.001`, not
+/// `0-0.001`.
+pub fn lr_range_label(schedule: &Schedule, iterations: u64) -> String {
+    let (lo, hi) = if iterations == 0 {
+        schedule.lr_bounds()
+    } else {
+        (0..iterations)
+            .map(|t| schedule.lr(t))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), lr| {
+                (lo.min(lr), hi.max(lr))
+            })
+    };
     if (hi - lo).abs() <= f64::EPSILON * hi.abs() {
         short(lo)
     } else {
@@ -520,6 +531,20 @@ mod tests {
         ] {
             assert_eq!(short(x), want, "{x}");
         }
+    }
+
+    #[test]
+    fn lr_range_labels_cover_the_run() {
+        use clr_core::schedule::{Caffe, CaffeRule, Cyclic, Scale};
+        let exp = Schedule::from(Caffe::new(0.001, CaffeRule::Exp { gamma: 0.99994 }).unwrap());
+        // lr(69,999) = 0.001 * 0.99994^69999
+        assert_eq!(lr_range_label(&exp, 70_000), "0.0000149946-0.001");
+        assert_eq!(lr_range_label(&exp, 0), "0-0.001");
+        let tri = Schedule::from(Cyclic::new(0.001, 0.006, 2000, Scale::Constant).unwrap());
+        assert_eq!(lr_range_label(&tri, 25_000), "0.001-0.006");
+        assert_eq!(lr_range_label(&tri, 1000), "0.001-0.0034975"); // 0.001 + 0.005 * 999 / 2000
+        let fixed = Schedule::from(Caffe::new(0.01, CaffeRule::Fixed).unwrap());
+        assert_eq!(lr_range_label(&fixed, 500), "0.01");
     }
 
     #[test]
