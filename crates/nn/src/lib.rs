@@ -47,4 +47,5 @@ pub use loss::BatchStats;
 pub use model::{Net, Network};
 pub use optim::{Optimizer, OptimizerSpec, SgdConvention};
 pub use scalar::Real;
+pub use simd::flush_subnormals;
 pub use spec::{ActivationSpec, LayerSpec, LrnRegionSpec, ModelSpec, Preset};

@@ -60,3 +60,43 @@ macro_rules! simd_kernel {
     };
 }
 pub(crate) use simd_kernel;
+
+/// Makes this thread treat subnormal floats as zero, as inputs and as results (the FTZ and DAZ
+/// bits of x86-64's MXCSR; elsewhere it does nothing). Values below `f32::MIN_POSITIVE` carry no
+/// weight in training, but every multiply-add that touches one takes a microcode assist on x86,
+/// a hundred times slower: an Adam run on cifar10_full slowed down a hundredfold within 2,000
+/// iterations without this. The trainer calls it on every worker thread.
+pub fn flush_subnormals() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: stmxcsr/ldmxcsr only read and write the 4-byte `csr` and the thread's MXCSR;
+    // setting FTZ (bit 15) and DAZ (bit 6) changes no exception masks or rounding mode.
+    unsafe {
+        let mut csr: u32 = 0;
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags));
+        csr |= (1 << 15) | (1 << 6);
+        std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, preserves_flags, readonly));
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod subnormal_tests {
+    #[test]
+    fn flushed_threads_treat_subnormals_as_zero() {
+        let tiny = std::hint::black_box(1.0e-39_f32);
+        assert!(tiny != 0.0 && !tiny.is_normal());
+        let plain = std::thread::spawn(move || std::hint::black_box(tiny) * 1.5)
+            .join()
+            .unwrap();
+        assert!(plain > 0.0, "without the flags the product is a subnormal");
+        let flushed = std::thread::spawn(move || {
+            super::flush_subnormals();
+            let small = std::hint::black_box(1.0e-20_f32);
+            (std::hint::black_box(tiny) * 1.5, small * small, small * 1.0)
+        })
+        .join()
+        .unwrap();
+        assert_eq!(flushed.0, 0.0, "DAZ: a subnormal input counts as zero");
+        assert_eq!(flushed.1, 0.0, "FTZ: a subnormal result becomes zero");
+        assert_eq!(flushed.2, 1.0e-20, "normal numbers are untouched");
+    }
+}

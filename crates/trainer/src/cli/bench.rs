@@ -62,7 +62,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         iterations: args.iterations,
         repeats: args.repeats,
     };
-    let mut pool = rayon::ThreadPoolBuilder::new();
+    nn::flush_subnormals();
+    let mut pool = rayon::ThreadPoolBuilder::new().start_handler(|_| nn::flush_subnormals());
     if let Some(t) = args.threads {
         anyhow::ensure!(t >= 1, "--threads must be >= 1, got {t}");
         pool = pool.num_threads(t);

@@ -64,12 +64,14 @@ impl CommonRunArgs {
     }
 }
 
-/// Sizes rayon's global pool.
+/// Sizes rayon's global pool; every thread, this one included, flushes subnormal floats to zero
+/// (see [`nn::flush_subnormals`]).
 pub fn init_threads(threads: Option<usize>) -> Result<()> {
     if threads == Some(0) {
         anyhow::bail!("--threads must be at least 1");
     }
-    let mut b = rayon::ThreadPoolBuilder::new();
+    nn::flush_subnormals();
+    let mut b = rayon::ThreadPoolBuilder::new().start_handler(|_| nn::flush_subnormals());
     if let Some(n) = threads {
         b = b.num_threads(n);
     }
