@@ -288,17 +288,8 @@ fn legend_corner(segs: &[Segments], x: &Range<f64>, y: &Range<f64>) -> SeriesLab
             let fx = (x0 + t * (x1 - x0) - x.start) / w;
             let fy = (y0 + t * (y1 - y0) - y.start) / h;
             for (hit, &(right, upper)) in hits.iter_mut().zip(&corners) {
-                let in_x = if right {
-                    fx >= 1.0 - SHARE
-                } else {
-                    fx <= SHARE
-                };
-                let in_y = if upper {
-                    fy >= 1.0 - SHARE
-                } else {
-                    fy <= SHARE
-                };
-                *hit += usize::from(in_x && in_y);
+                let near = |f: f64, high: bool| if high { f >= 1.0 - SHARE } else { f <= SHARE };
+                *hit += usize::from(near(fx, right) && near(fy, upper));
             }
         }
     }

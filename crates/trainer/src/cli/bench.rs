@@ -62,8 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         iterations: args.iterations,
         repeats: args.repeats,
     };
-    nn::flush_subnormals();
-    let mut pool = rayon::ThreadPoolBuilder::new().start_handler(|_| nn::flush_subnormals());
+    let mut pool = super::common::pool_builder();
     if let Some(t) = args.threads {
         anyhow::ensure!(t >= 1, "--threads must be >= 1, got {t}");
         pool = pool.num_threads(t);

@@ -64,14 +64,19 @@ impl CommonRunArgs {
     }
 }
 
-/// Sizes rayon's global pool; every thread, this one included, flushes subnormal floats to zero
-/// (see [`nn::flush_subnormals`]).
+/// A rayon pool builder whose threads flush subnormal floats to zero, as this thread then does
+/// too (see [`nn::flush_subnormals`]).
+pub fn pool_builder() -> rayon::ThreadPoolBuilder {
+    nn::flush_subnormals();
+    rayon::ThreadPoolBuilder::new().start_handler(|_| nn::flush_subnormals())
+}
+
+/// Sizes rayon's global pool (see [`pool_builder`]).
 pub fn init_threads(threads: Option<usize>) -> Result<()> {
     if threads == Some(0) {
         anyhow::bail!("--threads must be at least 1");
     }
-    nn::flush_subnormals();
-    let mut b = rayon::ThreadPoolBuilder::new().start_handler(|_| nn::flush_subnormals());
+    let mut b = pool_builder();
     if let Some(n) = threads {
         b = b.num_threads(n);
     }
