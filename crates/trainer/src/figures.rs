@@ -50,7 +50,26 @@ fn lr_curve(schedule: &Schedule, iterations: u64, samples: u64) -> Vec<(f64, f64
         .collect()
 }
 
-/// Writes `<stem>.svg` and `<stem>.png`: accuracy on top, LR beneath.
+/// Whether the series' peaks lie more than a factor of 10 apart, so that a linear axis would
+/// flatten the smaller ones (AdaDelta's 0.1 beside RMSprop's 0.0003).
+fn scales_differ(series: &[Series]) -> bool {
+    let peaks: Vec<f64> = series
+        .iter()
+        .filter_map(|s| {
+            s.points
+                .iter()
+                .map(|p| p.1)
+                .filter(|y| y.is_finite() && *y > 0.0)
+                .reduce(f64::max)
+        })
+        .collect();
+    let lo = peaks.iter().copied().reduce(f64::min);
+    let hi = peaks.iter().copied().reduce(f64::max);
+    matches!((lo, hi), (Some(lo), Some(hi)) if hi > 10.0 * lo)
+}
+
+/// Writes `<stem>.svg` and `<stem>.png`: accuracy on top, LR beneath (on a log axis when the
+/// runs' rates differ by more than a factor of 10).
 pub fn comparison(curves: &[Curve], title: &str, stem: &Path) -> Result<Vec<PathBuf>> {
     let accuracy = Panel {
         y_label: "test accuracy (%)".into(),
@@ -64,23 +83,24 @@ pub fn comparison(curves: &[Curve], title: &str, stem: &Path) -> Result<Vec<Path
         log_y: false,
         markers: Vec::new(),
     };
+    let lr_series: Vec<Series> = curves
+        .iter()
+        .map(|c| Series {
+            label: c.label.clone(),
+            points: match &c.schedule {
+                Some(s) => lr_curve(s, c.iterations, 4000),
+                None => c
+                    .runs
+                    .first()
+                    .map(|rows| rows.iter().map(|r| (r.iteration as f64, r.lr)).collect())
+                    .unwrap_or_default(),
+            },
+        })
+        .collect();
     let lr = Panel {
         y_label: "learning rate".into(),
-        series: curves
-            .iter()
-            .map(|c| Series {
-                label: c.label.clone(),
-                points: match &c.schedule {
-                    Some(s) => lr_curve(s, c.iterations, 4000),
-                    None => c
-                        .runs
-                        .first()
-                        .map(|rows| rows.iter().map(|r| (r.iteration as f64, r.lr)).collect())
-                        .unwrap_or_default(),
-                },
-            })
-            .collect(),
-        log_y: false,
+        log_y: scales_differ(&lr_series),
+        series: lr_series,
         markers: Vec::new(),
     };
     let fig = Figure {
@@ -101,4 +121,41 @@ pub fn write_both(fig: &Figure, stem: &Path) -> Result<Vec<PathBuf>> {
         written.push(path);
     }
     Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(peak: f64) -> Series {
+        Series {
+            label: String::new(),
+            points: vec![(0.0, peak / 10.0), (1.0, peak), (2.0, 0.0), (3.0, f64::NAN)],
+        }
+    }
+
+    #[test]
+    fn lr_axis_goes_logarithmic_only_for_rates_of_different_scales() {
+        // The paper's Table 1 runs: peaks 0.001 to 0.007 stay linear.
+        assert!(!scales_differ(&[
+            series(0.001),
+            series(0.006),
+            series(0.007)
+        ]));
+        // A factor of exactly 10 stays linear, just above it goes logarithmic.
+        assert!(!scales_differ(&[series(0.01), series(0.1)]));
+        assert!(scales_differ(&[series(0.0099), series(0.1)]));
+        // The adaptive-methods runs: 0.0003 beside 0.1.
+        assert!(scales_differ(&[series(0.0003), series(0.1), series(0.006)]));
+        // One run, or runs with no positive rate, stay linear.
+        assert!(!scales_differ(&[series(0.5)]));
+        assert!(!scales_differ(&[
+            Series {
+                label: String::new(),
+                points: vec![(0.0, 0.0)]
+            },
+            series(0.1)
+        ]));
+        assert!(!scales_differ(&[]));
+    }
 }
