@@ -385,12 +385,26 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
                 )))
                 .map_err(draw_err)?;
         }
+        // Lines are 2 pixels thick: drawn three times 1 pixel wide, shifted right and down by a
+        // pixel. A 2-pixel stroke is polygonized at integer joins, which grows spikes along
+        // curves made of many short segments.
+        let (w, h) = chart.plotting_area().dim_in_pixel();
+        let px = (x_range.end - x_range.start) / f64::from(w.max(1));
+        let py = (y_range.end - y_range.start) / f64::from(h.max(1));
         let mut labelled = false;
         for (k, (series, segs)) in panel.series.iter().zip(segs).enumerate() {
             let color = Palette99::pick(k).to_rgba();
             for (j, seg) in segs.iter().enumerate() {
+                for (dx, dy) in [(px, 0.0), (0.0, -py)] {
+                    chart
+                        .draw_series(LineSeries::new(
+                            seg.iter().map(|&(x, y)| (x + dx, y + dy)),
+                            color,
+                        ))
+                        .map_err(draw_err)?;
+                }
                 let drawn = chart
-                    .draw_series(LineSeries::new(seg.iter().copied(), color.stroke_width(2)))
+                    .draw_series(LineSeries::new(seg.iter().copied(), color))
                     .map_err(draw_err)?;
                 if j == 0 && !series.label.is_empty() {
                     labelled = true;
