@@ -395,17 +395,16 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         for (k, (series, segs)) in panel.series.iter().zip(segs).enumerate() {
             let color = Palette99::pick(k).to_rgba();
             for (j, seg) in segs.iter().enumerate() {
-                for (dx, dy) in [(px, 0.0), (0.0, -py)] {
-                    chart
-                        .draw_series(LineSeries::new(
-                            seg.iter().map(|&(x, y)| (x + dx, y + dy)),
-                            color,
-                        ))
-                        .map_err(draw_err)?;
+                let mut drawn = None;
+                for (dx, dy) in [(px, 0.0), (0.0, -py), (0.0, 0.0)] {
+                    let shifted = seg.iter().map(|&(x, y)| (x + dx, y + dy));
+                    drawn = Some(
+                        chart
+                            .draw_series(LineSeries::new(shifted, color))
+                            .map_err(draw_err)?,
+                    );
                 }
-                let drawn = chart
-                    .draw_series(LineSeries::new(seg.iter().copied(), color))
-                    .map_err(draw_err)?;
+                let Some(drawn) = drawn else { continue };
                 if j == 0 && !series.label.is_empty() {
                     labelled = true;
                     drawn.label(series.label.as_str()).legend(move |(x, y)| {

@@ -479,9 +479,9 @@ pub const DIVERGENCE_HINT: &str =
     "the learning rate is too high for this model: lower `max_lr` (or `base_lr` for \
      fixed schedules), or run `clr range-test CONFIG` to find bounds where accuracy still rises";
 
-/// A short label for the lowest and highest rate `schedule` gives over a run of `iterations` (over all time when
-/// `iterations` is 0): an exp decay of 70,000 iterations is labelled `0.0000149946-0.001`, not
-/// `0-0.001`.
+/// A short label for the lowest and highest rate `schedule` gives over a run of `iterations`
+/// (over all time when `iterations` is 0): an exp decay of 70,000 iterations is labelled
+/// `0.0000149946-0.001`, not `0-0.001`.
 pub fn lr_range_label(schedule: &Schedule, iterations: u64) -> String {
     let (lo, hi) = if iterations == 0 {
         schedule.lr_bounds()
