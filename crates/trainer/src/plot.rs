@@ -182,9 +182,17 @@ fn to_axis(v: f64, log: bool) -> Option<f64> {
     }
 }
 
-/// A tick label: the value itself, or `10^v` on log axes.
+/// A tick label: the value itself, or `10^v` to two significant digits on log
+/// axes (their ticks fall at steps like 10^0.2, which would read 6.31e-4).
 fn tick_label(v: f64, log: bool) -> String {
-    let x = if log { 10f64.powf(v) } else { v };
+    if !log {
+        return short_number(v);
+    }
+    let x = 10f64.powf(v);
+    short_number(format!("{x:.1e}").parse().unwrap_or(x))
+}
+
+fn short_number(x: f64) -> String {
     if x == 0.0 {
         return "0".into();
     }
@@ -464,8 +472,12 @@ mod tests {
     #[test]
     fn tick_labels_are_short() {
         assert_eq!(tick_label(0.0015, false), "0.0015");
-        assert_eq!(tick_label(-3.0, true), "0.001");
         assert_eq!(tick_label(2.5e-5, false), "2.5e-5");
         assert_eq!(tick_label(42000.0, false), "42000");
+        assert_eq!(tick_label(-3.0, true), "0.001");
+        assert_eq!(tick_label(-4.0, true), "1e-4");
+        assert_eq!(tick_label(-3.2, true), "6.3e-4");
+        assert_eq!(tick_label(-3.4, true), "4e-4");
+        assert_eq!(tick_label(-1.8, true), "0.016");
     }
 }
