@@ -403,16 +403,12 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         for (k, (series, segs)) in panel.series.iter().zip(segs).enumerate() {
             let color = Palette99::pick(k).to_rgba();
             for (j, seg) in segs.iter().enumerate() {
-                let mut drawn = None;
-                for (dx, dy) in [(px, 0.0), (0.0, -py), (0.0, 0.0)] {
-                    let shifted = seg.iter().map(|&(x, y)| (x + dx, y + dy));
-                    drawn = Some(
-                        chart
-                            .draw_series(LineSeries::new(shifted, color))
-                            .map_err(draw_err)?,
-                    );
-                }
-                let Some(drawn) = drawn else { continue };
+                let stroke = |dx: f64, dy: f64| {
+                    LineSeries::new(seg.iter().map(move |&(x, y)| (x + dx, y + dy)), color)
+                };
+                chart.draw_series(stroke(px, 0.0)).map_err(draw_err)?;
+                chart.draw_series(stroke(0.0, -py)).map_err(draw_err)?;
+                let drawn = chart.draw_series(stroke(0.0, 0.0)).map_err(draw_err)?;
                 if j == 0 && !series.label.is_empty() {
                     labelled = true;
                     drawn.label(series.label.as_str()).legend(move |(x, y)| {
