@@ -55,6 +55,43 @@ fn exp_range_decays_the_amplitude_or_both_bounds() {
     assert_eq!(both.lr_bounds(), (0.0, 5.0));
 }
 
+/// The paper's Table 1 exp_range (0.001-0.006, step 2000, gamma 0.99994) as the paper
+/// describes it: both bounds decline by `gamma^iteration`, so the rate oscillates around the
+/// `exp` policy `0.001 * gamma^t`, between it and six times it.
+#[test]
+fn exp_range_both_is_the_papers_formula() {
+    let both = build(
+        "policy = \"exp_range\"\nbase_lr = 0.001\nmax_lr = 0.006\nstep_size = 2000\n\
+         gamma = 0.99994\ndecay = \"both\"",
+    );
+    let amplitude = build(
+        "policy = \"exp_range\"\nbase_lr = 0.001\nmax_lr = 0.006\nstep_size = 2000\n\
+         gamma = 0.99994",
+    );
+    let g: f64 = 0.99994;
+    for t in (0..70_000u64).step_by(250) {
+        // The paper: a triangle between the bounds, each bound times gamma^t.
+        let x = (t as f64 / 2000.0 - 2.0 * (t as f64 / 4000.0).floor() - 1.0).abs();
+        let tri = 1.0 - x;
+        let lo = 0.001 * g.powf(t as f64);
+        let hi = 0.006 * g.powf(t as f64);
+        let want = lo + (hi - lo) * tri;
+        let got = both.lr(t);
+        assert!((got - want).abs() <= 1e-12 * want, "t={t}: {got} != {want}");
+        assert!(got >= lo * (1.0 - 1e-12) && got <= hi * (1.0 + 1e-12));
+    }
+    // At 42,000 (a peak) the two conventions are far apart: 4.8e-4 against 1.4e-3.
+    let peak = 0.006 * g.powi(42_000);
+    assert!(
+        (both.lr(42_000) - peak).abs() < 1e-15,
+        "{}",
+        both.lr(42_000)
+    );
+    assert!((both.lr(42_000) - 4.83e-4).abs() < 1e-6);
+    assert!((amplitude.lr(42_000) - (0.001 + 0.005 * g.powi(42_000))).abs() < 1e-15);
+    assert!((amplitude.lr(42_000) - 1.40e-3).abs() < 1e-5);
+}
+
 #[test]
 fn asymmetric_cycle() {
     let s = build(

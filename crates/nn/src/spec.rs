@@ -397,12 +397,15 @@ fn cifar10_full(classes: usize) -> Vec<LayerSpec> {
         k: 1.0,
         region: LrnRegionSpec::WithinChannel,
     };
+    // Multipliers as in Caffe's `cifar10_full_train_test.prototxt`: conv1 and conv2 set only
+    // `lr_mult` (so both their blobs keep `decay_mult` 1, biases decayed), conv3 sets nothing,
+    // ip1 sets `decay_mult` 250 for the weights and 0 for the bias.
     vec![
-        conv(32, 2, gauss(1e-4), [1.0, 2.0], [1.0, 0.0]),
+        conv(32, 2, gauss(1e-4), [1.0, 2.0], [1.0, 1.0]),
         pool(true, 3, 2),
         LayerSpec::Relu,
         lrn(),
-        conv(32, 2, gauss(0.01), [1.0, 2.0], [1.0, 0.0]),
+        conv(32, 2, gauss(0.01), [1.0, 2.0], [1.0, 1.0]),
         LayerSpec::Relu,
         pool(false, 3, 2),
         lrn(),

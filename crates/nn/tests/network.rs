@@ -90,14 +90,18 @@ fn presets_have_the_paper_shapes_and_multipliers() {
             ("fc1.bias".into(), vec![10]),
         ]
     );
+    // `(lr_mult, decay_mult)` as Caffe's `cifar10_full_train_test.prototxt` gives them:
+    // conv1/conv2 `param { lr_mult: 1 } param { lr_mult: 2 }` (decay_mult defaults to 1, so
+    // their biases are decayed), conv3 no `param` at all, ip1
+    // `param { lr_mult: 1 decay_mult: 250 } param { lr_mult: 2 decay_mult: 0 }`.
     let mults = full.multipliers();
     assert_eq!(
         mults,
         vec![
             (1.0, 1.0),
-            (2.0, 0.0),
+            (2.0, 1.0),
             (1.0, 1.0),
-            (2.0, 0.0),
+            (2.0, 1.0),
             (1.0, 1.0),
             (1.0, 1.0),
             (1.0, 250.0),
@@ -114,6 +118,8 @@ fn presets_have_the_paper_shapes_and_multipliers() {
     assert!(p[1].1.iter().all(|&v| v == 0.0));
 
     let quick = Network::new(&ModelSpec::preset(Preset::Cifar10Quick), [3, 32, 32], 10, 1).unwrap();
+    // cifar10_quick_train_test.prototxt: every layer `lr_mult` 1 / 2, no `decay_mult`.
+    assert_eq!(quick.multipliers(), vec![(1.0, 1.0), (2.0, 1.0)].repeat(5));
     assert_eq!(quick.num_params(), 2432 + 25632 + 51264 + 65600 + 650);
     assert_eq!(quick.flops_per_sample(), 24_708_352);
     let lenet = Network::new(&ModelSpec::preset(Preset::Lenet), [1, 28, 28], 10, 1).unwrap();

@@ -71,24 +71,31 @@ pub fn mix(seed: u64, n: u64) -> u64 {
 }
 
 /// Epoch permutations of the training set, two kept at a time (a batch may
-/// straddle an epoch boundary).
+/// straddle an epoch boundary). With [`data::Order::Fixed`] every epoch uses the
+/// permutation of epoch 0.
 struct EpochOrders {
     n: usize,
     seed: u64,
+    fixed: bool,
     cache: [(u64, Vec<usize>); 2],
 }
 
 impl EpochOrders {
-    fn new(n: usize, seed: u64) -> Self {
+    fn new(n: usize, seed: u64, order: data::Order) -> Self {
         Self {
             n,
             seed,
+            fixed: order == data::Order::Fixed,
             cache: [(u64::MAX, Vec::new()), (u64::MAX, Vec::new())],
         }
     }
 
     fn index(&mut self, global: u64) -> usize {
-        let epoch = global / self.n as u64;
+        let epoch = if self.fixed {
+            0
+        } else {
+            global / self.n as u64
+        };
         let pos = (global % self.n as u64) as usize;
         let slot = (epoch % 2) as usize;
         if self.cache[slot].0 != epoch {
@@ -255,7 +262,7 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     let mut x = Array4::<f32>::zeros((batch, c, h, w));
     let mut y: Vec<u8> = Vec::with_capacity(batch);
     let mut idx: Vec<usize> = Vec::with_capacity(batch);
-    let mut orders = EpochOrders::new(n_train, cfg.seed);
+    let mut orders = EpochOrders::new(n_train, cfg.seed, cfg.data.order);
     let mut evaluator = Evaluator::new(&data.test, data.shape, cfg.eval.batch_size);
 
     let session_start = Instant::now();
@@ -544,6 +551,27 @@ mod tests {
         assert_eq!(lr_range_label(&tri, 1000), "0.001-0.0034975"); // 0.001 + 0.005 * 999 / 2000
         let fixed = Schedule::from(Caffe::new(0.01, CaffeRule::Fixed).unwrap());
         assert_eq!(lr_range_label(&fixed, 500), "0.01");
+    }
+
+    #[test]
+    fn fixed_order_repeats_one_permutation_and_shuffle_draws_a_new_one() {
+        let n = 50;
+        let epochs = |order| {
+            let mut o = EpochOrders::new(n, 3, order);
+            (0..3 * n as u64).map(|g| o.index(g)).collect::<Vec<_>>()
+        };
+        let fixed = epochs(data::Order::Fixed);
+        let shuffled = epochs(data::Order::Shuffle);
+        assert_eq!(fixed[..n], fixed[n..2 * n]);
+        assert_eq!(fixed[..n], fixed[2 * n..]);
+        assert_eq!(fixed[..n], data::epoch_order(n, 3, 0)[..]);
+        // Both start from the same first permutation; only shuffling changes it.
+        assert_eq!(shuffled[..n], fixed[..n]);
+        assert_ne!(shuffled[..n], shuffled[n..2 * n]);
+        assert_eq!(shuffled[n..2 * n], data::epoch_order(n, 3, 1)[..]);
+        let mut sorted = fixed[..n].to_vec();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..n).collect::<Vec<_>>());
     }
 
     #[test]

@@ -65,10 +65,13 @@ pub enum ScaleMode {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ExpRangeDecay {
-    /// Only the amplitude `max_lr - base_lr` decays (PyTorch, the paper).
+    /// Only the amplitude `max_lr - base_lr` decays, the lower bound stays: PyTorch's
+    /// `CyclicLR(mode="exp_range")` and the Keras `CyclicLR` callback.
     #[default]
     Amplitude,
-    /// The whole LR decays, both bounds included.
+    /// The whole LR decays, both bounds included: the paper's description ("each boundary
+    /// value declines by an exponential factor of gamma^iteration"), under which `exp_range`
+    /// oscillates around the `exp` policy with the same `gamma`.
     Both,
 }
 

@@ -139,6 +139,26 @@ pub enum Preprocess {
     None,
 }
 
+/// The order in which training images are drawn, epoch after epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// A new permutation every epoch, drawn from the seed and the epoch number (default).
+    #[default]
+    Shuffle,
+    /// One permutation drawn from the seed, the same in every epoch: what Caffe does when it
+    /// reads its LMDB front to back each epoch (the order there was fixed once, when the
+    /// database was written; the folder copy of CIFAR-10 is sorted by class, so its own file
+    /// order cannot stand in for it).
+    Fixed,
+}
+
+impl Order {
+    fn is_shuffle(&self) -> bool {
+        *self == Order::Shuffle
+    }
+}
+
 /// The `[data]` table of a run configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -161,6 +181,9 @@ pub struct DataConfig {
     /// Use only the first N test images.
     #[serde(default)]
     pub test_limit: Option<usize>,
+    /// `"shuffle"` (default) or `"fixed"`: see [`Order`].
+    #[serde(default, skip_serializing_if = "Order::is_shuffle")]
+    pub order: Order,
 }
 
 impl DataConfig {
@@ -173,6 +196,7 @@ impl DataConfig {
             validation: 0,
             train_limit: None,
             test_limit: None,
+            order: Order::Shuffle,
         }
     }
 

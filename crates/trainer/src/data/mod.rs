@@ -19,7 +19,7 @@ mod source;
 
 pub use batch::{epoch_order, Split};
 pub use config::{
-    resolve_root, DataConfig, DatasetName, Preprocess, CIFAR10_CLASSES, DATA_DIR_ENV,
+    resolve_root, DataConfig, DatasetName, Order, Preprocess, CIFAR10_CLASSES, DATA_DIR_ENV,
 };
 pub use dataset::{from_raw, load, load_raw, Dataset, RawDataset, RawSplit};
 pub use error::{DataError, SourceFailure};
