@@ -11,7 +11,7 @@ clr=target/release/clr
 out=${OUT:-runs/quickstart}
 
 "$clr" data fetch mnist
-"$clr" range-test configs/mnist_mlp_fixed.toml --epochs 2 --step-epochs 1 --out "$out/range" --plain
+"$clr" range-test configs/mnist_mlp_fixed.toml --epochs 2 --step-epochs 1 --out "$out/range" --force --plain
 "$clr" compare configs/mnist_mlp_fixed.toml "$out/range/suggested_run.toml" \
     --seeds 2 --target 0.98 --out "$out/compare" --plain
 echo

@@ -28,6 +28,7 @@
 
 pub mod bench;
 mod error;
+pub mod footprint;
 pub mod init;
 mod io;
 mod layer;
@@ -41,6 +42,7 @@ mod simd;
 pub mod spec;
 
 pub use error::NnError;
+pub use footprint::{footprint, Footprint};
 pub use init::{InitSpec, VarianceNorm};
 pub use layer::Dims;
 pub use loss::BatchStats;

@@ -15,7 +15,7 @@ use ndarray::{ArrayD, ArrayView4, ArrayViewD};
 use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 use rayon::prelude::*;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 /// A feed-forward network generic over the element type; [`Network`] is the `f32` one used for
@@ -377,6 +377,8 @@ impl<T: Real> Net<T> {
                 "input shape {input_chw:?} and num_classes {num_classes} must be positive"
             )));
         }
+        // Sizes first, overflow-checked, so no allocation below can be asked for 2^64 values.
+        crate::footprint::footprint(spec, input_chw, num_classes)?;
         let specs = spec.expand(num_classes)?;
         let input = Dims {
             c: input_chw[0],
@@ -707,11 +709,11 @@ impl Net<f32> {
                 data: v.as_slice().expect("contiguous"),
             })
             .collect();
-        let meta = HashMap::from([
+        let meta = BTreeMap::from([
             ("format".to_string(), "clr-nn weights".to_string()),
             ("conv_weight_layout".to_string(), "out,kh,kw,in".to_string()),
         ]);
-        io::save(path, &tensors, meta)
+        io::save(path, &tensors, &meta)
     }
 
     /// Loads parameters saved by [`Net::save`] from a network of the same architecture.

@@ -119,7 +119,7 @@ fn presets_have_the_paper_shapes_and_multipliers() {
 
     let quick = Network::new(&ModelSpec::preset(Preset::Cifar10Quick), [3, 32, 32], 10, 1).unwrap();
     // cifar10_quick_train_test.prototxt: every layer `lr_mult` 1 / 2, no `decay_mult`.
-    assert_eq!(quick.multipliers(), vec![(1.0, 1.0), (2.0, 1.0)].repeat(5));
+    assert_eq!(quick.multipliers(), [(1.0, 1.0), (2.0, 1.0)].repeat(5));
     assert_eq!(quick.num_params(), 2432 + 25632 + 51264 + 65600 + 650);
     assert_eq!(quick.flops_per_sample(), 24_708_352);
     let lenet = Network::new(&ModelSpec::preset(Preset::Lenet), [1, 28, 28], 10, 1).unwrap();

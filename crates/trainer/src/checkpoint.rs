@@ -36,10 +36,16 @@ pub struct LoopState {
     pub rows: Vec<Row>,
     pub train_seconds: f64,
     pub elapsed_seconds: f64,
+    /// The schedule's description and the model's summary when the run started: a resume
+    /// checks them against the config (empty in checkpoints of older versions).
+    #[serde(default)]
+    pub schedule: String,
+    #[serde(default)]
+    pub model: String,
 }
 
 fn dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("checkpoints")
+    run_dir.join(crate::rundir::CHECKPOINTS)
 }
 
 /// Saves a checkpoint of `state.iteration` and prunes older ones.
@@ -57,12 +63,16 @@ pub fn save(run_dir: &Path, net: &Network, opt: &Optimizer, state: &LoopState) -
     opt.save(&tmp.join("optimizer.safetensors"))
         .context("saving checkpoint optimizer state")?;
     let json = serde_json::to_vec(state).context("serializing the loop state")?;
-    write_atomic(&tmp.join("state.json"), &json).context("saving checkpoint state")?;
+    let state_path = tmp.join("state.json");
+    write_atomic(&state_path, &json)
+        .with_context(|| format!("saving checkpoint state {}", state_path.display()))?;
     if done.exists() {
         fs::remove_dir_all(&done).with_context(|| format!("replacing {}", done.display()))?;
     }
     fs::rename(&tmp, &done).with_context(|| format!("renaming {} into place", tmp.display()))?;
-    write_atomic(&root.join("latest"), name.as_bytes()).context("updating checkpoints/latest")?;
+    let latest = root.join("latest");
+    write_atomic(&latest, name.as_bytes())
+        .with_context(|| format!("updating {}", latest.display()))?;
     prune(&root, &name);
     Ok(done)
 }
@@ -102,13 +112,17 @@ pub fn latest(run_dir: &Path) -> Result<Option<PathBuf>> {
     Ok(Some(path))
 }
 
-/// Restores weights and optimizer state from a checkpoint and returns the loop state.
-pub fn load(ckpt: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<LoopState> {
+/// The loop state of a checkpoint, without loading its tensors.
+pub fn read_state(ckpt: &Path) -> Result<LoopState> {
     let state_path = ckpt.join("state.json");
     let bytes =
         fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?;
-    let state: LoopState = serde_json::from_slice(&bytes)
-        .with_context(|| format!("parsing {}", state_path.display()))?;
+    serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", state_path.display()))
+}
+
+/// Restores weights and optimizer state from a checkpoint and returns the loop state.
+pub fn load(ckpt: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<LoopState> {
+    let state = read_state(ckpt)?;
     net.load(&ckpt.join("weights.safetensors"))
         .with_context(|| format!("loading weights from {}", ckpt.display()))?;
     opt.load(&ckpt.join("optimizer.safetensors"))

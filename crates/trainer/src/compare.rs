@@ -14,6 +14,7 @@ use crate::figures::{self, Curve};
 use crate::metrics::{self, Summary};
 use crate::report::{self, RunResult};
 use crate::run::{self, files, RunOptions};
+use crate::rundir::{self, Existing, RunDir};
 use crate::stop::StopReason;
 
 /// What `clr compare` was asked to do.
@@ -24,6 +25,8 @@ pub struct CompareOptions {
     pub target: Option<f64>,
     pub out: PathBuf,
     pub overrides: Vec<String>,
+    /// Replace a run directory that holds a run of a different config.
+    pub force: bool,
     /// Template for each run (progress, mirror, interrupt flag).
     pub run: RunOptions,
 }
@@ -90,12 +93,14 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
     if opts.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
+    // One comparison writes its directory at a time.
+    let _claim = RunDir::claim(&opts.out, Existing::Keep)?;
+    let names = run_names(&opts.configs)?;
     let mut datasets: Vec<(DataConfig, Arc<Dataset>)> = Vec::new();
     let mut results = Vec::new();
     let mut curves: Vec<Curve> = Vec::new();
-    for path in &opts.configs {
+    for (path, name) in opts.configs.iter().zip(names) {
         let base = config::load(path, &opts.overrides)?;
-        let name = base.name();
         let mut curve = Curve {
             label: name.clone(),
             runs: Vec::new(),
@@ -135,6 +140,75 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
     })
 }
 
+/// The run (and row) name of each config: its name, made unique where two configs share one
+/// by prefixing the folders that tell their paths apart (`a/x.toml`, `b/x.toml` -> `a-x`,
+/// `b-x`).
+///
+/// # Errors
+/// A config given twice (the same file by any path), or names that stay equal.
+pub fn run_names(configs: &[PathBuf]) -> Result<Vec<String>> {
+    let mut seen: Vec<PathBuf> = Vec::new();
+    for p in configs {
+        let canon = std::fs::canonicalize(p).unwrap_or_else(|_| p.clone());
+        if let Some(i) = seen.iter().position(|c| *c == canon) {
+            bail!(
+                "{} is given twice (as {} and {}): give each config once; use --seeds N for more runs of one config",
+                canon.display(),
+                configs[i].display(),
+                p.display()
+            );
+        }
+        seen.push(canon);
+    }
+    let base: Vec<String> = configs
+        .iter()
+        .map(|p| config::load(p, &[]).map(|l| l.name()))
+        .collect::<Result<_, _>>()?;
+    let folders = |p: &PathBuf| -> Vec<String> {
+        std::fs::canonicalize(p)
+            .unwrap_or_else(|_| p.clone())
+            .parent()
+            .map(|d| {
+                d.components()
+                    .rev()
+                    .filter_map(|c| match c {
+                        std::path::Component::Normal(s) => Some(s.to_string_lossy().into_owned()),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut names = base.clone();
+    for i in 0..configs.len() {
+        let clash: Vec<usize> = (0..configs.len()).filter(|&j| base[j] == base[i]).collect();
+        if clash.len() < 2 {
+            continue;
+        }
+        // The fewest parent folders that make every clashing name distinct.
+        let parents: Vec<Vec<String>> = clash.iter().map(|&j| folders(&configs[j])).collect();
+        let depth = (1..=parents.iter().map(Vec::len).max().unwrap_or(0)).find(|&d| {
+            let labels: Vec<Vec<&String>> =
+                parents.iter().map(|f| f.iter().take(d).collect()).collect();
+            (0..labels.len()).all(|a| (0..labels.len()).all(|b| a == b || labels[a] != labels[b]))
+        });
+        let Some(depth) = depth else {
+            bail!(
+                "{} and {} both name their run `{}`: give one of them another `name`",
+                configs[clash[0]].display(),
+                configs[clash[1]].display(),
+                base[i]
+            );
+        };
+        let k = clash.iter().position(|&j| j == i).unwrap_or(0);
+        let mut parts: Vec<&str> = parents[k].iter().take(depth).map(String::as_str).collect();
+        parts.reverse();
+        parts.push(&base[i]);
+        names[i] = parts.join("-");
+    }
+    Ok(names)
+}
+
 /// Writes comparison.md, comparison.csv and the figure.
 pub fn write_outputs(
     out: &Path,
@@ -167,6 +241,15 @@ fn run_or_reuse(
 ) -> Result<(Summary, Vec<crate::metrics::Row>)> {
     let resolved = config::to_toml(&loaded.config);
     let same_config = std::fs::read_to_string(dir.join(files::CONFIG)).is_ok_and(|t| t == resolved);
+    if !same_config && rundir::holds_run(dir) && !opts.force {
+        bail!(
+            "{} holds a run of a different config than {} (seed {}): pass --force to replace it \
+             (only the files clr wrote there are deleted), or choose another --out",
+            dir.display(),
+            loaded.path.display(),
+            loaded.config.seed
+        );
+    }
     if same_config && dir.join(files::SUMMARY).exists() {
         let (summary, rows, _) = read_run(dir)?;
         if !matches!(summary.stop_reason, StopReason::Interrupted { .. }) {

@@ -241,9 +241,9 @@ pub fn parse(path: &Path, text: &str, overrides: &[String]) -> Result<RunConfig,
         message,
     };
     if overrides.is_empty() {
-        return toml::from_str(text).map_err(|e| parse_err(e.to_string()));
+        return from_toml(path, text);
     }
-    let mut table: toml::Table = toml::from_str(text).map_err(|e| parse_err(e.to_string()))?;
+    let mut table: toml::Table = from_toml(path, text)?;
     for arg in overrides {
         apply_override(&mut table, arg)?;
     }
@@ -266,7 +266,17 @@ pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigEr
             "the key must be like `schedule.max_lr` (dot-separated, no empty parts)",
         ));
     }
-    let value = parse_value(raw.trim());
+    let value = parse_value(raw.trim()).map_err(|o| {
+        // `o.key` is `v` or a path below it (`v[1]`, `v.x`) in the wrapped value.
+        let within = o.key.as_deref().and_then(|k| k.strip_prefix('v'));
+        err(&format!(
+            "`{}{}` = {}: {}",
+            key.trim(),
+            within.unwrap_or_default(),
+            o.value,
+            o.kind.allowed()
+        ))
+    })?;
     let (last, sections) = parts.split_last().ok_or_else(|| err("empty key"))?;
     let mut current = table;
     for section in sections {
@@ -282,14 +292,210 @@ pub fn apply_override(table: &mut toml::Table, arg: &str) -> Result<(), ConfigEr
     Ok(())
 }
 
-/// A value in TOML syntax (`0.1`, `true`, `[1, 2]`, `"text"`), else a bare string.
-fn parse_value(raw: &str) -> toml::Value {
+/// A value in TOML syntax (`0.1`, `true`, `[1, 2]`, `"text"`), else a bare string; a number
+/// TOML cannot hold (alone or inside an array or inline table) is an error, not a string.
+fn parse_value(raw: &str) -> Result<toml::Value, OutOfRange> {
     let wrapped = format!("v = {raw}");
     match toml::from_str::<toml::Table>(&wrapped) {
-        Ok(mut t) => t
-            .remove("v")
-            .unwrap_or_else(|| toml::Value::String(raw.to_owned())),
-        Err(_) => toml::Value::String(raw.to_owned()),
+        Ok(mut t) => match OutOfRange::find_overflowed_float(&wrapped) {
+            Some(o) => Err(o),
+            None => Ok(t
+                .remove("v")
+                .unwrap_or_else(|| toml::Value::String(raw.to_owned()))),
+        },
+        Err(e) => match OutOfRange::find(&wrapped, &e) {
+            Some(o) => Err(o),
+            None => Ok(toml::Value::String(raw.to_owned())),
+        },
+    }
+}
+
+/// Deserializes a config's TOML text; a number TOML cannot hold is reported as out of range,
+/// naming its key and line.
+fn from_toml<T: serde::de::DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
+    let out_of_range = |o: OutOfRange| match &o.key {
+        Some(key) => invalid(
+            path,
+            key,
+            &o.value,
+            &format!("{} (line {})", o.kind.allowed(), o.line),
+        ),
+        None => ConfigError::Parse {
+            path: path.to_owned(),
+            message: format!("line {}: {} {}", o.line, o.value, o.kind.allowed()),
+        },
+    };
+    if let Some(o) = OutOfRange::find_overflowed_float(text) {
+        return Err(out_of_range(o));
+    }
+    toml::from_str(text).map_err(|e| match OutOfRange::find(text, &e) {
+        Some(o) => out_of_range(o),
+        None => ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        },
+    })
+}
+
+/// Which of TOML's number types a literal overflows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NumberKind {
+    Integer,
+    Float,
+}
+
+impl NumberKind {
+    /// What a config can hold instead.
+    fn allowed(self) -> String {
+        match self {
+            Self::Integer => format!(
+                "out of range: TOML integers are 64-bit signed, from {} to {}",
+                i64::MIN,
+                i64::MAX
+            ),
+            Self::Float => format!(
+                "out of range: TOML floats are 64-bit, at most {:e} in magnitude",
+                f64::MAX
+            ),
+        }
+    }
+
+    /// The kind a well-formed number literal overflows, if it does: an integer (decimal, or
+    /// `0x`/`0o`/`0b`) beyond `i64`, or a float that rounds to infinity.
+    fn overflowed_by(literal: &str) -> Option<Self> {
+        let (negative, body) = match literal.as_bytes().first()? {
+            b'-' => (true, &literal[1..]),
+            b'+' => (false, &literal[1..]),
+            _ => (false, literal),
+        };
+        let (radix, digits) = [("0x", 16), ("0o", 8), ("0b", 2)]
+            .into_iter()
+            .find_map(|(prefix, radix)| body.strip_prefix(prefix).map(|d| (radix, d)))
+            .unwrap_or((10, body));
+        let digits: String = digits.chars().filter(|&c| c != '_').collect();
+        if !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix)) {
+            let signed = if negative {
+                format!("-{digits}")
+            } else {
+                digits
+            };
+            return i64::from_str_radix(&signed, radix)
+                .is_err()
+                .then_some(Self::Integer);
+        }
+        // `inf` and `nan` are TOML floats; only digit-led literals can overflow.
+        if radix != 10 || !body.starts_with(|c: char| c.is_ascii_digit()) {
+            return None;
+        }
+        let value: f64 = literal.replace('_', "").parse().ok()?;
+        value.is_infinite().then_some(Self::Float)
+    }
+}
+
+/// A number literal in TOML text that TOML cannot hold, where a parse error points.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct OutOfRange {
+    /// Its dotted key (`train.max_iterations`, `model.hidden[1]`), when the rest of the
+    /// text parses without it.
+    key: Option<String>,
+    /// The literal as written.
+    value: String,
+    /// Its line, from 1.
+    line: usize,
+    kind: NumberKind,
+}
+
+/// Stands in for an out-of-range literal to find its key (a control character, which a
+/// config's own strings cannot hold unescaped).
+const MARK: &str = "\u{1}out of range\u{1}";
+const MARK_TOML: &str = r#""\u0001out of range\u0001""#;
+
+impl OutOfRange {
+    /// The out-of-range number `err` points at in `text`, if that is what it points at.
+    fn find(text: &str, err: &toml::de::Error) -> Option<Self> {
+        let start = err.span()?.start;
+        let rest = text.get(start..)?;
+        let len = rest
+            .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.' | '_')))
+            .unwrap_or(rest.len());
+        let value = &rest[..len];
+        let kind = NumberKind::overflowed_by(value)?;
+        let marked = format!("{}{MARK_TOML}{}", &text[..start], &rest[len..]);
+        let key = toml::from_str::<toml::Table>(&marked)
+            .ok()
+            .and_then(|t| key_of_mark(&toml::Value::Table(t), ""));
+        Some(Self {
+            key,
+            value: value.to_owned(),
+            line: text[..start].matches('\n').count() + 1,
+            kind,
+        })
+    }
+
+    /// A float literal in `text` that rounds to infinity, if there is one: `toml` reads a
+    /// positive one as an error (see [`OutOfRange::find`]) but a negative one such as `-1e400`
+    /// as `-inf`, silently.
+    fn find_overflowed_float(text: &str) -> Option<Self> {
+        use toml_edit::{Item, Value};
+        fn value(v: &Value, at: &str, text: &str) -> Option<OutOfRange> {
+            match v {
+                Value::Float(f) if f.value().is_infinite() => {
+                    let span = f.span()?;
+                    let literal = text.get(span.clone())?.trim();
+                    let kind = NumberKind::overflowed_by(literal)?;
+                    Some(OutOfRange {
+                        key: Some(at.to_owned()),
+                        value: literal.to_owned(),
+                        line: text[..span.start].matches('\n').count() + 1,
+                        kind,
+                    })
+                }
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, v)| value(v, &format!("{at}[{i}]"), text)),
+                Value::InlineTable(t) => t.iter().find_map(|(k, v)| value(v, &join(at, k), text)),
+                _ => None,
+            }
+        }
+        fn table(t: &toml_edit::Table, at: &str, text: &str) -> Option<OutOfRange> {
+            t.iter().find_map(|(k, i)| item(i, &join(at, k), text))
+        }
+        fn item(i: &Item, at: &str, text: &str) -> Option<OutOfRange> {
+            match i {
+                Item::Value(v) => value(v, at, text),
+                Item::Table(t) => table(t, at, text),
+                Item::ArrayOfTables(a) => a
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, t)| table(t, &format!("{at}[{i}]"), text)),
+                Item::None => None,
+            }
+        }
+        let doc = toml_edit::ImDocument::parse(text).ok()?;
+        table(doc.as_table(), "", text)
+    }
+}
+
+/// `at.key`, or `key` at the top.
+fn join(at: &str, key: &str) -> String {
+    if at.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{at}.{key}")
+    }
+}
+
+/// The path of the value [`MARK`] below `value` (at path `at`).
+fn key_of_mark(value: &toml::Value, at: &str) -> Option<String> {
+    match value {
+        toml::Value::String(s) if s == MARK => Some(at.to_owned()),
+        toml::Value::Table(t) => t.iter().find_map(|(k, v)| key_of_mark(v, &join(at, k))),
+        toml::Value::Array(a) => a
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| key_of_mark(v, &format!("{at}[{i}]"))),
+        _ => None,
     }
 }
 
@@ -304,6 +510,10 @@ fn invalid(path: &Path, key: &str, value: impl fmt::Display, allowed: &str) -> C
 
 /// Checks values that serde cannot: ranges and combinations.
 pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
+    if let Some(name) = &c.name {
+        crate::rundir::check_name(name)
+            .map_err(|why| invalid(path, "name", format!("{name:?}"), &why))?;
+    }
     if c.train.batch_size == 0 {
         return Err(invalid(path, "train.batch_size", 0, "must be at least 1"));
     }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    trainer::cli::setup_signals();
     let cli = trainer::cli::Cli::parse();
     match trainer::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -13,6 +14,9 @@ fn main() -> ExitCode {
             eprintln!("error: {err}");
             for cause in err.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
+            }
+            if let Some(hint) = trainer::cli::hint(&err) {
+                eprintln!("hint: {hint}");
             }
             ExitCode::FAILURE
         }

@@ -14,18 +14,105 @@ pub const CSV_HEADER: &str =
     "iteration,epoch,cycle,lr,momentum,train_loss,train_accuracy,test_loss,test_accuracy,elapsed_seconds";
 
 /// One row of `metrics.csv`: the state after `iteration` updates.
+///
+/// Checkpoints keep the rows (as JSON) so that a resumed run rewrites them exactly: see
+/// [`JsonF64`] for the non-finite values a row may hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
     pub iteration: u64,
+    #[serde(with = "json_f64")]
     pub epoch: f64,
     pub cycle: u64,
+    #[serde(with = "json_f64")]
     pub lr: f64,
+    #[serde(with = "json_opt_f64")]
     pub momentum: Option<f64>,
+    #[serde(with = "json_f64")]
     pub train_loss: f64,
+    #[serde(with = "json_f64")]
     pub train_accuracy: f64,
+    #[serde(with = "json_opt_f64")]
     pub test_loss: Option<f64>,
+    #[serde(with = "json_opt_f64")]
     pub test_accuracy: Option<f64>,
+    #[serde(with = "json_f64")]
     pub elapsed_seconds: f64,
+}
+
+/// An `f64` that survives JSON: finite values as numbers (shortest round-trip digits), NaN
+/// and the infinities as the strings `"NaN"`, `"inf"` and `"-inf"`, as `metrics.csv` prints
+/// them. JSON has no literal for those, and serde_json writes them as `null`, which reads back
+/// as an absent value (a test loss that went NaN would print as an empty field after a
+/// resume) or not at all (a required `f64`).
+#[derive(Debug, Clone, Copy)]
+struct JsonF64(f64);
+
+impl Serialize for JsonF64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if self.0.is_finite() {
+            s.serialize_f64(self.0)
+        } else {
+            s.serialize_str(&self.0.to_string())
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for JsonF64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = JsonF64;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number, \"NaN\", \"inf\" or \"-inf\"")
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<JsonF64, E> {
+                Ok(JsonF64(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<JsonF64, E> {
+                Ok(JsonF64(v as f64))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<JsonF64, E> {
+                Ok(JsonF64(v as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<JsonF64, E> {
+                match v {
+                    "NaN" => Ok(JsonF64(f64::NAN)),
+                    "inf" => Ok(JsonF64(f64::INFINITY)),
+                    "-inf" => Ok(JsonF64(f64::NEG_INFINITY)),
+                    _ => Err(E::invalid_value(serde::de::Unexpected::Str(v), &self)),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+/// `#[serde(with)]` for `f64` fields through [`JsonF64`].
+mod json_f64 {
+    use super::JsonF64;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        JsonF64(*v).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        JsonF64::deserialize(d).map(|v| v.0)
+    }
+}
+
+/// `#[serde(with)]` for `Option<f64>` fields through [`JsonF64`] (`None` is `null`).
+mod json_opt_f64 {
+    use super::JsonF64;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        v.map(JsonF64).serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        Option::<JsonF64>::deserialize(d).map(|v| v.map(|v| v.0))
+    }
 }
 
 /// An optional number for CSV: empty when absent.

@@ -14,6 +14,7 @@ use crate::fsutil::write_atomic;
 use crate::metrics::Row;
 use crate::plot::{Figure, Panel, Series};
 use crate::run::{self, RunOptions};
+use crate::rundir::{Existing, RunDir};
 use crate::stop::StopReason;
 
 /// How the LR rises.
@@ -83,14 +84,44 @@ pub fn range_test(
     if o.evals < 3 {
         bail!("--evals must be at least 3 (got {})", o.evals);
     }
+    if o.iterations == Some(0) {
+        bail!(
+            "--iterations 0: the sweep needs at least --evals ({}) iterations",
+            o.evals
+        );
+    }
+    if let Some(e) = o.epochs.filter(|e| !(e.is_finite() && *e > 0.0)) {
+        bail!("--epochs {e}: give a positive number of epochs, e.g. 4");
+    }
+    if o.cycles == 0 {
+        bail!("--cycles 0: the suggested run needs at least 1 cycle (the paper: 3 or more)");
+    }
+    if !(o.step_epochs.is_finite() && o.step_epochs > 0.0) {
+        bail!(
+            "--step-epochs {}: give a positive step size in epochs (the paper: 2-10)",
+            o.step_epochs
+        );
+    }
+    let existing = if run_opts.force {
+        Existing::Replace
+    } else {
+        Existing::Refuse { resumable: false }
+    };
+    let dir = RunDir::claim(&run_opts.out_dir, existing)?;
     let data = run::load_data(loaded, run_opts.mirror.as_deref())?;
     let ipe = data.train.len() as f64 / loaded.config.train.batch_size as f64;
     let iterations = match (o.iterations, o.epochs) {
         (Some(n), _) => n,
         (None, Some(e)) => (e * ipe).ceil() as u64,
         (None, None) => (4.0 * ipe).ceil() as u64,
+    };
+    if iterations < o.evals {
+        bail!(
+            "a sweep of {iterations} iterations cannot hold --evals {} evaluations: \
+             give more --iterations/--epochs or fewer --evals",
+            o.evals
+        );
     }
-    .max(o.evals);
     let every = (iterations / o.evals).max(1);
 
     let mut sweep = loaded.clone();
@@ -107,7 +138,7 @@ pub fn range_test(
     c.checkpoint.at_cycle_end = false;
     let mut opts = run_opts.clone();
     opts.stop_on_loss_ratio = Some(o.stop_factor);
-    let outcome = run::train_on(&sweep, &data, &opts)?;
+    let outcome = run::train_in(&sweep, &data, &opts, &dir)?;
 
     let points: Vec<(u64, f64, f64, f64)> = outcome
         .rows

@@ -17,6 +17,7 @@ use crate::data::{self, Dataset, Split};
 use crate::fsutil::write_atomic;
 use crate::metrics::{self, Row, Smoother, Summary};
 use crate::progress::{self, Reporter, Status};
+use crate::rundir::{Existing, Origin, RunDir};
 use crate::stop::{self, StopReason};
 
 /// How a run is carried out (everything that is not in the config).
@@ -52,12 +53,9 @@ impl RunOptions {
     }
 }
 
-/// The files of a run directory.
+/// The files of a run directory (see [`crate::rundir`]).
 pub mod files {
-    pub const CONFIG: &str = "config.toml";
-    pub const METRICS: &str = "metrics.csv";
-    pub const SUMMARY: &str = "summary.json";
-    pub const WEIGHTS: &str = "weights.safetensors";
+    pub use crate::rundir::{CONFIG, METRICS, SUMMARY, WEIGHTS};
 }
 
 /// A deterministic 64-bit mix (splitmix64) of a seed and a counter.
@@ -173,17 +171,51 @@ pub fn train(loaded: &LoadedConfig, opts: &RunOptions) -> Result<Outcome> {
     train_on(loaded, &data, opts)
 }
 
-/// [`train`] on an already loaded dataset (comparisons load it once).
+/// [`train`] on an already loaded dataset (comparisons load it once): claims the run
+/// directory (see [`rundir`]) for the run's life.
 pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Result<Outcome> {
+    let existing = if opts.resume {
+        Existing::Keep
+    } else if opts.force {
+        Existing::Replace
+    } else {
+        Existing::Refuse { resumable: true }
+    };
+    let dir = RunDir::claim(&opts.out_dir, existing)?;
+    train_in(loaded, data, opts, &dir)
+}
+
+/// [`train_on`] in a directory the caller has claimed.
+pub fn train_in(
+    loaded: &LoadedConfig,
+    data: &Dataset,
+    opts: &RunOptions,
+    dir: &RunDir,
+) -> Result<Outcome> {
     let cfg = &loaded.config;
-    let name = loaded.name();
-    let out = &opts.out_dir;
-    prepare_dir(out, opts)?;
+    let out = &dir.path().to_owned();
+    // A resumed run keeps the name and config file it was started with.
+    let origin = opts
+        .resume
+        .then(|| Origin::read(out))
+        .flatten()
+        .unwrap_or_else(|| Origin {
+            name: loaded.name(),
+            config_file: loaded.path.display().to_string(),
+        });
+    let name = origin.name.clone();
 
     let batch = cfg.train.batch_size;
     let n_train = data.train.len();
     if n_train == 0 {
         bail!("the training split of {} is empty", loaded.path.display());
+    }
+    if batch > n_train {
+        bail!(
+            "config {}: [train] batch_size = {batch} is larger than the training split \
+             ({n_train} images); allowed: 1 to {n_train}",
+            loaded.path.display()
+        );
     }
     let ipe = n_train as f64 / batch as f64;
     let schedule = config::build_schedule(&loaded.path, cfg, ipe.round().max(1.0) as u64)?;
@@ -200,6 +232,7 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         .every
         .unwrap_or_else(|| ipe.round().max(1.0) as u64);
 
+    crate::memory::check(&loaded.path, cfg, data)?;
     let mut net = Network::new(&cfg.model, data.shape, data.classes.len(), cfg.seed)
         .with_context(|| format!("config {}: [model]", loaded.path.display()))?;
     let mut opt = Optimizer::new(&cfg.optimizer, &net)
@@ -216,11 +249,16 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
         rows: Vec::new(),
         train_seconds: 0.0,
         elapsed_seconds: 0.0,
+        schedule: schedule.describe(),
+        model: net.summary(),
     };
     let reporter_start;
     if opts.resume {
         match checkpoint::latest(out)? {
             Some(ckpt) => {
+                let fresh = (st.schedule.clone(), st.model.clone());
+                let saved = checkpoint::read_state(&ckpt)?;
+                check_resumable(&saved, &fresh, plan.end, &ckpt, &out.join(files::CONFIG))?;
                 st = checkpoint::load(&ckpt, &mut net, &mut opt)?;
                 if st.threads != threads {
                     eprintln!(
@@ -246,6 +284,7 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     }
     write_atomic(&out.join(files::CONFIG), config::to_toml(cfg).as_bytes())
         .with_context(|| format!("writing {}", out.join(files::CONFIG).display()))?;
+    origin.write(out)?;
 
     let reporter = Reporter::new(opts.progress, &name, plan.end, reporter_start);
     reporter.message(&format!(
@@ -425,7 +464,7 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     let images = (st.iteration - reporter_start) * batch as u64;
     let summary = Summary {
         name: name.clone(),
-        config_file: loaded.path.display().to_string(),
+        config_file: origin.config_file.clone(),
         policy: cfg.schedule.policy_name().to_owned(),
         schedule: schedule.describe(),
         seed: cfg.seed,
@@ -458,27 +497,58 @@ pub fn train_on(loaded: &LoadedConfig, data: &Dataset, opts: &RunOptions) -> Res
     })
 }
 
+/// A checkpoint can continue this config only if it belongs to the same schedule and model
+/// and has not gone past the planned end.
+fn check_resumable(
+    st: &LoopState,
+    (schedule, model): &(String, String),
+    end: u64,
+    ckpt: &Path,
+    config: &Path,
+) -> Result<()> {
+    let changed = |what: &str, then: &str, now: &str| {
+        anyhow::anyhow!(
+            "cannot resume from {}: it was written for {what} `{then}`, but {} now gives `{now}`; \
+             restore the config, or start a new run with --force",
+            ckpt.display(),
+            config.display()
+        )
+    };
+    if !st.schedule.is_empty() && st.schedule != *schedule {
+        return Err(changed("the schedule", &st.schedule, schedule));
+    }
+    if !st.model.is_empty() && st.model != *model {
+        // Name the first layer line that differs.
+        let mut then = st.model.lines();
+        let mut now = model.lines();
+        let (a, b) = loop {
+            match (then.next(), now.next()) {
+                (Some(a), Some(b)) if a == b => continue,
+                (a, b) => break (a.unwrap_or("(none)"), b.unwrap_or("(none)")),
+            }
+        };
+        return Err(changed(
+            "the model",
+            a.split_whitespace().collect::<Vec<_>>().join(" ").as_str(),
+            b.split_whitespace().collect::<Vec<_>>().join(" ").as_str(),
+        ));
+    }
+    if st.iteration > end {
+        bail!(
+            "cannot resume from {}: its iteration {} is past the run's planned end {end} \
+             (the length in {} was shortened); restore the length, or start a new run with --force",
+            ckpt.display(),
+            st.iteration,
+            config.display()
+        );
+    }
+    Ok(())
+}
+
 fn write_metrics(out: &Path, rows: &[Row]) -> Result<()> {
     let path = out.join(files::METRICS);
     write_atomic(&path, metrics::to_csv(rows).as_bytes())
         .with_context(|| format!("writing {}", path.display()))
-}
-
-/// Creates the run directory; refuses to overwrite a finished or started run
-/// unless resuming or forced.
-fn prepare_dir(out: &Path, opts: &RunOptions) -> Result<()> {
-    if !opts.resume && out.join(files::METRICS).exists() {
-        if !opts.force {
-            bail!(
-                "{} already holds a run: continue it with `clr train --resume {}`, or pass --force to start over",
-                out.display(),
-                out.display()
-            );
-        }
-        std::fs::remove_dir_all(out).with_context(|| format!("removing {}", out.display()))?;
-    }
-    std::fs::create_dir_all(out)
-        .with_context(|| format!("creating the run directory {}", out.display()))
 }
 
 /// The hint printed when a run diverges.

@@ -47,9 +47,10 @@ fn sha(bytes: &[u8]) -> String {
 }
 
 const N_TRAIN: usize = 12;
-const N_TEST: usize = 5;
+const N_TEST: usize = 10;
 
 /// The four files of a small MNIST-like dataset: (name, uncompressed bytes).
+/// Both splits hold every class, as a usable dataset must.
 fn small_idx() -> Vec<(&'static str, Vec<u8>)> {
     let train_labels: Vec<u8> = (0..N_TRAIN as u8).map(|i| i % 10).collect();
     let test_labels: Vec<u8> = (0..N_TEST as u8).map(|i| 9 - i).collect();
@@ -222,7 +223,9 @@ fn image_label_count_mismatch_is_rejected() {
     let mut files = small_idx();
     files[3].1 = idx_labels(&[1, 2, 3, 4]);
     match load_err(&files, false) {
-        DataError::CountMismatch { images, labels, .. } => assert_eq!((images, labels), (5, 4)),
+        DataError::CountMismatch { images, labels, .. } => {
+            assert_eq!((images, labels), (N_TEST, 4))
+        }
         e => panic!("wrong error: {e}"),
     }
 }
@@ -288,7 +291,10 @@ fn cifar_records(labels: &[u8], seed: u8) -> Vec<u8> {
     v
 }
 
-/// Binary layout with 2 records per training batch and 3 test records.
+/// Test labels of [`write_cifar_binary`]: every class once.
+const CIFAR_TEST_LABELS: [u8; 10] = [3, 1, 4, 0, 2, 5, 6, 7, 8, 9];
+
+/// Binary layout with 2 records per training batch and 10 test records.
 fn write_cifar_binary(dir: &Path) {
     let bin = dir.join(layout::BINARY_DIR);
     fs::create_dir_all(&bin).unwrap();
@@ -299,7 +305,11 @@ fn write_cifar_binary(dir: &Path) {
         )
         .unwrap();
     }
-    fs::write(bin.join(layout::TEST_BATCH), cifar_records(&[3, 1, 4], 50)).unwrap();
+    fs::write(
+        bin.join(layout::TEST_BATCH),
+        cifar_records(&CIFAR_TEST_LABELS, 50),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -309,7 +319,7 @@ fn cifar_binary_loads_in_order() {
     let ds = data::load(&cfg(DatasetName::Cifar10, root.path())).unwrap();
     assert_eq!(ds.shape, [3, 32, 32]);
     assert_eq!(ds.train.labels(), &[0, 9, 1, 8, 2, 7, 3, 6, 4, 5]);
-    assert_eq!(ds.test.labels(), &[3, 1, 4]);
+    assert_eq!(ds.test.labels(), &CIFAR_TEST_LABELS);
     let rec = cifar_records(&[1, 8], 1);
     let want: Vec<f32> = rec[3074..].iter().map(|&x| f32::from(x)).collect();
     assert_eq!(ds.train.image(3), want.as_slice());
@@ -467,11 +477,18 @@ fn cifar_folder_errors() {
         DataError::Corrupt { path, .. } => assert_eq!(path, small),
         e => panic!("wrong error: {e}"),
     }
+    // A class folder missing from test/ (the other images intact).
+    image::RgbImage::new(32, 32).save(&small).unwrap();
     fs::remove_dir_all(dir.join("test").join("dog")).unwrap();
-    assert!(matches!(
-        data::load(&c).unwrap_err(),
-        DataError::Corrupt { .. }
-    ));
+    match data::load(&c).unwrap_err() {
+        DataError::ClassMissing {
+            split, class, path, ..
+        } => assert_eq!(
+            (split, class.as_str(), path),
+            ("test", "dog", dir.join("test"))
+        ),
+        e => panic!("wrong error: {e}"),
+    }
 }
 
 // ---------- fetching ----------
@@ -667,7 +684,7 @@ fn cifar_archives_from_http_and_folder_mirrors() {
     let root = tempfile::tempdir().unwrap();
     let expect = Expect {
         sha256: Vec::new(),
-        counts: (10, 3),
+        counts: (10, CIFAR_TEST_LABELS.len()),
     };
     let sources = [Source::mirror(DatasetName::Cifar10, &url)];
     data::fetch_from(DatasetName::Cifar10, root.path(), &sources, &expect).unwrap();

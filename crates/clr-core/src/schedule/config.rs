@@ -520,6 +520,14 @@ fn resolve_epochs(
                     iterations_per_epoch: ipe,
                 });
             }
+            // `as` would saturate a longer length to u64::MAX silently.
+            if n >= u64::MAX as f64 {
+                return Err(ScheduleError::OutOfRange {
+                    key: epochs_key,
+                    value: e,
+                    allowed: "a length of fewer than 2^64 iterations",
+                });
+            }
             Ok(Some(n as u64))
         }
     }

@@ -131,8 +131,8 @@ pub enum Scale {
 /// PyTorch: `torch.optim.lr_scheduler.CyclicLR(mode=..., step_size_up=step_size, ...)`.
 ///
 /// # Errors
-/// `base_lr` negative or `max_lr` not positive, `max_lr < base_lr`, zero step sizes,
-/// `gamma` outside `(0, 1]`, momenta outside `[0, 1]` or `max_momentum < base_momentum`,
+/// `base_lr` negative or `max_lr` not positive, `max_lr < base_lr`, zero step sizes or a
+/// cycle of 2^64 iterations or more, `gamma` outside `(0, 1]`, momenta outside `[0, 1]` or `max_momentum < base_momentum`,
 /// any NaN or infinity.
 ///
 /// # Example
@@ -176,6 +176,14 @@ impl Cyclic {
                 });
             }
         }
+        if step_size.checked_mul(2).is_none() {
+            return Err(ScheduleError::OutOfRange {
+                key: "step_size",
+                value: step_size as f64,
+                allowed:
+                    "a half cycle of at most 2^63 - 1 iterations (a cycle must fit in 64 bits)",
+            });
+        }
         Ok(Self {
             base_lr,
             max_lr,
@@ -190,9 +198,17 @@ impl Cyclic {
     /// Makes the cycle asymmetric: `step_size_down` iterations from `max_lr` back down.
     ///
     /// # Errors
-    /// A zero `step_size_down`.
+    /// A zero `step_size_down`, or a cycle (`step_size + step_size_down`) of 2^64 iterations
+    /// or more.
     pub fn with_step_size_down(mut self, step_size_down: u64) -> Result<Self, ScheduleError> {
         self.step_down = count("step_size_down", step_size_down)?;
+        if self.step_up.checked_add(self.step_down).is_none() {
+            return Err(ScheduleError::OutOfRange {
+                key: "step_size_down",
+                value: step_size_down as f64,
+                allowed: "step_size + step_size_down of fewer than 2^64 iterations",
+            });
+        }
         Ok(self)
     }
 

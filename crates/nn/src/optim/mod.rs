@@ -13,7 +13,7 @@ use crate::layer::Param;
 use crate::{io, Network, NnError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Where SGD puts the learning rate.
@@ -347,11 +347,11 @@ impl Optimizer {
                 })
             })
             .collect();
-        let meta = HashMap::from([
+        let meta = BTreeMap::from([
             ("kind".to_string(), self.spec.kind().to_string()),
             ("step".to_string(), self.t.to_string()),
         ]);
-        io::save(path, &tensors, meta)
+        io::save(path, &tensors, &meta)
     }
 
     /// Loads state saved by [`Optimizer::save`] for the same kind and network.

@@ -83,8 +83,9 @@ pub fn init_threads(threads: Option<usize>) -> Result<()> {
     b.build_global().context("setting up the thread pool")
 }
 
-/// A flag set by Ctrl-C: the running loop checkpoints and stops. A second
-/// Ctrl-C exits at once.
+/// A flag set by Ctrl-C, SIGTERM or SIGHUP (what `timeout`, schedulers and containers send):
+/// the running loop checkpoints and stops, and the command exits non-zero. A second signal
+/// exits at once.
 pub fn interrupt_flag() -> Arc<AtomicBool> {
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
     FLAG.get_or_init(|| {
@@ -96,7 +97,8 @@ pub fn interrupt_flag() -> Arc<AtomicBool> {
                 std::process::exit(130);
             }
             eprintln!(
-                "\ninterrupt: saving a checkpoint and stopping (Ctrl-C again to exit at once)"
+                "\ninterrupted (Ctrl-C, SIGTERM or SIGHUP): saving a checkpoint and stopping \
+                 (a second signal exits at once)"
             );
         });
         flag

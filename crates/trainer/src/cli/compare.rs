@@ -26,6 +26,10 @@ pub struct Args {
     /// Override a value in every config: `section.key=value` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Replace run directories that hold runs of a different config (only the files clr
+    /// wrote there are deleted).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
@@ -46,6 +50,7 @@ pub fn run(args: Args) -> Result<()> {
         target: args.target,
         out: args.out,
         overrides: args.set,
+        force: args.force,
         run,
     };
     let cmp = compare(&opts)?;

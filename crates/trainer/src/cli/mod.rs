@@ -40,6 +40,37 @@ pub enum Command {
 }
 
 /// Runs the parsed command.
+/// Process-wide signal setup, before any command runs: a file-size limit (`ulimit -f`) makes
+/// the kernel send SIGXFSZ, whose default action kills the process without a word; ignored, the
+/// write fails with EFBIG instead and the error names the file (see [`hint`]).
+pub fn setup_signals() {
+    // SAFETY: installing SIG_IGN for SIGXFSZ has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
+/// What to do about an error whose cause is a full disk or a file-size limit.
+pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
+    let code = err
+        .chain()
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .and_then(std::io::Error::raw_os_error)?;
+    match code {
+        libc::ENOSPC | libc::EDQUOT => Some(
+            "the disk (or your quota) is full: free some space, then continue with \
+             `clr train --resume RUN_DIR` (or the same `clr compare` command); \
+             the last complete checkpoint is intact",
+        ),
+        libc::EFBIG => Some(
+            "a file reached the size limit (`ulimit -f`) or the file system's largest file: \
+             raise the limit, then continue with `clr train --resume RUN_DIR` \
+             (or the same `clr compare` command); the last complete checkpoint is intact",
+        ),
+        _ => None,
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schedule(args) => schedule::run(args),

@@ -47,6 +47,10 @@ pub struct Args {
     /// Output directory (default: runs/<config name>-range).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace a range test or run already in the output directory (only the files clr
+    /// wrote there are deleted).
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
@@ -60,7 +64,7 @@ pub fn run(args: Args) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs").join(format!("{}-range", loaded.name())));
     let mut run = args.common.run_options(out);
-    run.force = true;
+    run.force = args.force;
     let opts = RangeOptions {
         min_lr: args.min_lr,
         max_lr: args.max_lr,

@@ -86,10 +86,10 @@ pub fn write_csv(schedule: &Schedule, iterations: u64, out: impl Write) -> io::R
 /// The schedule as a figure: the LR on top (on a log axis if `log_lr`), the momentum beneath
 /// when it is cycled, and the cycle ends marked when there are few of them.
 pub fn schedule_figure(schedule: &Schedule, iterations: u64, log_lr: bool) -> Figure {
-    let its = 0..iterations;
+    let its = sample_iterations(iterations);
     let lr = Series {
         label: "learning rate".into(),
-        points: its.clone().map(|t| (t as f64, schedule.lr(t))).collect(),
+        points: its.iter().map(|&t| (t as f64, schedule.lr(t))).collect(),
     };
     let mut markers = Vec::new();
     let mut n = 1;
@@ -110,7 +110,8 @@ pub fn schedule_figure(schedule: &Schedule, iterations: u64, log_lr: bool) -> Fi
         markers: markers.clone(),
     }];
     let momentum: Vec<(f64, f64)> = its
-        .filter_map(|t| schedule.momentum(t).map(|m| (t as f64, m)))
+        .iter()
+        .filter_map(|&t| schedule.momentum(t).map(|m| (t as f64, m)))
         .collect();
     if !momentum.is_empty() {
         panels.push(Panel {
@@ -128,5 +129,37 @@ pub fn schedule_figure(schedule: &Schedule, iterations: u64, log_lr: bool) -> Fi
         x_label: "iteration".into(),
         log_x: false,
         panels,
+    }
+}
+
+/// Every iteration the figure draws: all of them up to [`EXACT_PLOT`] (the plot keeps each
+/// pixel column's extremes), beyond that [`SAMPLED_PLOT`] evenly spaced ones from 0 to
+/// `iterations - 1`, so that a plot of 10^12 iterations costs what one of a million does.
+fn sample_iterations(iterations: u64) -> Vec<u64> {
+    if iterations <= EXACT_PLOT {
+        return (0..iterations).collect();
+    }
+    let last = iterations - 1;
+    (0..SAMPLED_PLOT)
+        .map(|i| (u128::from(last) * u128::from(i) / u128::from(SAMPLED_PLOT - 1)) as u64)
+        .collect()
+}
+
+/// Longest schedule plotted point by point.
+const EXACT_PLOT: u64 = 1_000_000;
+/// Points of a longer one.
+const SAMPLED_PLOT: u64 = 4_000;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_schedules_are_sampled_for_the_plot() {
+        assert_eq!(sample_iterations(5), [0, 1, 2, 3, 4]);
+        let s = sample_iterations(u64::MAX);
+        assert_eq!(s.len(), SAMPLED_PLOT as usize);
+        assert_eq!((s[0], *s.last().unwrap()), (0, u64::MAX - 1));
+        assert!(s.windows(2).all(|w| w[0] < w[1]));
     }
 }

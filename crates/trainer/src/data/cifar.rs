@@ -10,8 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::access;
 use super::config::{DatasetName, CIFAR10_CLASSES};
-use super::dataset::{RawDataset, RawSplit};
+use super::dataset::{RawDataset, RawSplit, Stored};
 use super::error::DataError;
 
 const DS: DatasetName = DatasetName::Cifar10;
@@ -39,14 +40,15 @@ const CACHE_MAGIC: &[u8; 8] = b"CLRIMGC1";
 /// image folders `train/<class>/` and `test/<class>/` (through the cache).
 ///
 /// # Errors
-/// [`DataError::Missing`] when neither layout is there; any layout, size,
-/// label or decoding error naming the file.
+/// [`DataError::Missing`] when neither layout is there;
+/// [`DataError::PermissionDenied`]; any layout, size, label or decoding
+/// error naming the file.
 pub fn load(dir: &Path) -> Result<RawDataset, DataError> {
     let bin = dir.join(BINARY_DIR);
-    if bin.is_dir() {
+    if access::is_dir(DS, &bin)? {
         return load_binary(&bin);
     }
-    if dir.join("train").is_dir() {
+    if access::is_dir(DS, &dir.join("train"))? {
         return load_folder(dir);
     }
     Err(DataError::Missing {
@@ -56,20 +58,34 @@ pub fn load(dir: &Path) -> Result<RawDataset, DataError> {
 }
 
 fn read_err(path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Read {
-        dataset: DS,
-        path: path.to_path_buf(),
-        source,
+    access::read_err(DS, path)
+}
+
+/// The split a binary batch file belongs to, for messages.
+fn split_of(name: &str) -> &'static str {
+    if name == TEST_BATCH {
+        "test"
+    } else {
+        "training"
     }
 }
 
 /// Parses one binary batch file (any whole number of records) into `out`.
 ///
 /// # Errors
-/// [`DataError::Truncated`] unless the file is a non-empty whole number of
-/// 3073-byte records; [`DataError::BadLabel`] for a label above 9.
+/// [`DataError::NoImages`] for an empty file (every batch file holds
+/// records: an empty one is a lost part of its split);
+/// [`DataError::Truncated`] unless the file is a whole number of 3073-byte
+/// records; [`DataError::BadLabel`] for a label above 9.
 pub fn parse_batch(path: &Path, bytes: &[u8], out: &mut RawSplit) -> Result<(), DataError> {
-    if bytes.is_empty() || !bytes.len().is_multiple_of(RECORD) {
+    if bytes.is_empty() {
+        return Err(DataError::NoImages {
+            dataset: DS,
+            split: split_of(&path.file_name().unwrap_or_default().to_string_lossy()),
+            path: path.to_path_buf(),
+        });
+    }
+    if !bytes.len().is_multiple_of(RECORD) {
         return Err(DataError::Truncated {
             dataset: DS,
             path: path.to_path_buf(),
@@ -98,7 +114,7 @@ fn load_binary(bin: &Path) -> Result<RawDataset, DataError> {
         let mut split = RawSplit::default();
         for name in names {
             let path = bin.join(name);
-            if !path.is_file() {
+            if !access::is_file(DS, &path)? {
                 return Err(DataError::Missing { dataset: DS, path });
             }
             let bytes = fs::read(&path).map_err(read_err(&path))?;
@@ -111,6 +127,8 @@ fn load_binary(bin: &Path) -> Result<RawDataset, DataError> {
         train: read(&TRAIN_BATCHES)?,
         test: read(&[TEST_BATCH])?,
         provenance: format!("binary batches in {}", bin.display()),
+        train_from: Stored::at(bin.to_path_buf()),
+        test_from: Stored::at(bin.join(TEST_BATCH)),
     })
 }
 
@@ -119,19 +137,24 @@ fn load_binary(bin: &Path) -> Result<RawDataset, DataError> {
 ///
 /// # Errors
 /// [`DataError::Missing`] when neither layout is there, or the first
-/// layout error found.
+/// layout (or permission) error found.
 pub fn count_records(dir: &Path) -> Result<(usize, usize), DataError> {
     let bin = dir.join(BINARY_DIR);
-    if bin.is_dir() {
+    if access::is_dir(DS, &bin)? {
         let count = |name: &str| -> Result<usize, DataError> {
             let path = bin.join(name);
-            let len = fs::metadata(&path)
-                .map_err(|_| DataError::Missing {
+            let Some(meta) = access::probe(DS, &path)? else {
+                return Err(DataError::Missing { dataset: DS, path });
+            };
+            let len = meta.len();
+            if len == 0 {
+                return Err(DataError::NoImages {
                     dataset: DS,
-                    path: path.clone(),
-                })?
-                .len();
-            if len == 0 || len % RECORD as u64 != 0 {
+                    split: split_of(name),
+                    path,
+                });
+            }
+            if len % RECORD as u64 != 0 {
                 return Err(DataError::Truncated {
                     dataset: DS,
                     path,
@@ -174,13 +197,15 @@ fn subdirs(dir: &Path) -> Result<Vec<String>, DataError> {
     Ok(names)
 }
 
-/// Class names in label order: CIFAR-10's order when the folder names are
-/// exactly its classes, sorted otherwise.
+/// Class names in label order, from the class folders found in `train/`
+/// and `test/`: CIFAR-10's ten in its order when every folder name is one of
+/// its classes (a copy missing some class folders still has ten classes,
+/// and the missing ones are reported by [`RawDataset::check`]), the names
+/// sorted otherwise.
 pub fn class_order(mut names: Vec<String>) -> Vec<String> {
     names.sort();
-    let mut cifar: Vec<&str> = CIFAR10_CLASSES.to_vec();
-    cifar.sort_unstable();
-    if names == cifar {
+    names.dedup();
+    if !names.is_empty() && names.iter().all(|n| CIFAR10_CLASSES.contains(&n.as_str())) {
         CIFAR10_CLASSES.iter().map(|c| c.to_string()).collect()
     } else {
         names
@@ -190,31 +215,20 @@ pub fn class_order(mut names: Vec<String>) -> Vec<String> {
 /// Lists `<split_dir>/<class>/*.{png,jpg,jpeg}`: files sorted by name within
 /// a class, then interleaved round-robin across classes so that any prefix
 /// or suffix of the split (a limit, a validation carve) is class-balanced.
+/// A class whose folder is missing or empty has no image here; whether the
+/// split is usable is for [`RawDataset::check`] to say.
 fn list_split(split_dir: &Path, classes: &[String]) -> Result<Listing, DataError> {
     let mut per_class = Vec::with_capacity(classes.len());
     for (label, class) in classes.iter().enumerate() {
         let dir = split_dir.join(class);
-        if !dir.is_dir() {
-            return Err(DataError::Corrupt {
-                dataset: DS,
-                path: dir,
-                reason: "class folder missing (train/ and test/ must hold the same classes)"
-                    .to_string(),
-            });
-        }
         let mut files = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(read_err(&dir))? {
-            let path = entry.map_err(read_err(&dir))?.path();
-            if is_image(&path) {
-                files.push(path);
+        if access::is_dir(DS, &dir)? {
+            for entry in fs::read_dir(&dir).map_err(read_err(&dir))? {
+                let path = entry.map_err(read_err(&dir))?.path();
+                if is_image(&path) {
+                    files.push(path);
+                }
             }
-        }
-        if files.is_empty() {
-            return Err(DataError::Corrupt {
-                dataset: DS,
-                path: dir,
-                reason: "class folder holds no .png/.jpg image".to_string(),
-            });
         }
         files.sort();
         per_class.push((label as u8, files));
@@ -253,31 +267,22 @@ fn fingerprint(root: &Path, lists: &[&Listing]) -> Result<[u8; 32], DataError> {
     Ok(h.finalize().into())
 }
 
-/// Lists the class folders of `train/` and `test/` and their images.
+/// Lists the class folders of `train/` and `test/` (the classes are those
+/// of either) and their images.
 fn list_folders(dir: &Path) -> Result<(Vec<String>, Listing, Listing), DataError> {
     let train_dir = dir.join("train");
     let test_dir = dir.join("test");
-    if !train_dir.is_dir() {
-        return Err(DataError::Missing {
-            dataset: DS,
-            path: train_dir,
-        });
+    for split_dir in [&train_dir, &test_dir] {
+        if !access::is_dir(DS, split_dir)? {
+            return Err(DataError::Missing {
+                dataset: DS,
+                path: split_dir.clone(),
+            });
+        }
     }
-    if !test_dir.is_dir() {
-        return Err(DataError::Missing {
-            dataset: DS,
-            path: test_dir,
-        });
-    }
-    let classes = class_order(subdirs(&train_dir)?);
-    let test_classes = class_order(subdirs(&test_dir)?);
-    if classes != test_classes {
-        return Err(DataError::Corrupt {
-            dataset: DS,
-            path: test_dir,
-            reason: format!("test classes {test_classes:?} differ from train classes {classes:?}"),
-        });
-    }
+    let mut names = subdirs(&train_dir)?;
+    names.extend(subdirs(&test_dir)?);
+    let classes = class_order(names);
     if classes.len() > 256 {
         return Err(DataError::Corrupt {
             dataset: DS,
@@ -292,6 +297,8 @@ fn list_folders(dir: &Path) -> Result<(Vec<String>, Listing, Listing), DataError
 
 fn load_folder(dir: &Path) -> Result<RawDataset, DataError> {
     let (classes, train, test) = list_folders(dir)?;
+    let train_from = Stored::at(dir.join("train"));
+    let test_from = Stored::at(dir.join("test"));
     let print = fingerprint(dir, &[&train, &test])?;
     let cache = dir.join(CACHE_FILE);
     match read_cache(&cache, &print, &classes) {
@@ -301,6 +308,8 @@ fn load_folder(dir: &Path) -> Result<RawDataset, DataError> {
                 train,
                 test,
                 provenance: format!("cache {}", cache.display()),
+                train_from,
+                test_from,
             })
         }
         Ok(None) => {}
@@ -333,6 +342,8 @@ fn load_folder(dir: &Path) -> Result<RawDataset, DataError> {
             "image folders in {} (decoded, cache written)",
             dir.display()
         ),
+        train_from,
+        test_from,
     })
 }
 

@@ -1,6 +1,7 @@
-//! Loading a dataset from the data directory: carve, limit, preprocess.
+//! Loading a dataset from the data directory: check, carve, limit,
+//! preprocess.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::batch::Split;
 use super::cifar;
@@ -48,6 +49,27 @@ impl RawSplit {
     }
 }
 
+/// Where one split of a dataset is stored, to name it in messages.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Stored {
+    /// The file or folder holding the images: an IDX image file, a CIFAR-10
+    /// batch file or batch folder, a `train/` or `test/` image folder.
+    pub images: PathBuf,
+    /// The file or folder holding the labels: the IDX label file, else the
+    /// same as `images` (labels stored in the records or as folder names).
+    pub labels: PathBuf,
+}
+
+impl Stored {
+    /// A split whose labels are stored with its images, in `path`.
+    pub fn at(path: PathBuf) -> Stored {
+        Stored {
+            images: path.clone(),
+            labels: path,
+        }
+    }
+}
+
 /// Raw pixels of a dataset as found on disk.
 #[derive(Debug, Clone)]
 pub struct RawDataset {
@@ -59,6 +81,54 @@ pub struct RawDataset {
     pub test: RawSplit,
     /// Where the pixels came from (files, cache), for messages.
     pub provenance: String,
+    /// Where the training split is stored.
+    pub train_from: Stored,
+    /// Where the test split is stored.
+    pub test_from: Stored,
+}
+
+impl RawDataset {
+    /// Checks that the dataset as stored can be trained and scored on: both
+    /// splits hold images, and every class has an image in each. Run before
+    /// any carve or limit, so that a `train_limit`/`test_limit` subset may
+    /// miss classes while a copy that misses them is caught.
+    ///
+    /// # Errors
+    /// [`DataError::NoImages`] naming the empty split's file or folder;
+    /// [`DataError::ClassMissing`] naming the split's labels and the class.
+    pub fn check(&self, dataset: DatasetName) -> Result<(), DataError> {
+        let splits = [
+            ("training", &self.train, &self.train_from),
+            ("test", &self.test, &self.test_from),
+        ];
+        for &(split, data, from) in &splits {
+            if data.is_empty() {
+                return Err(DataError::NoImages {
+                    dataset,
+                    split,
+                    path: from.images.clone(),
+                });
+            }
+        }
+        for (split, data, from) in splits {
+            let mut seen = vec![false; self.classes.len()];
+            for &label in &data.labels {
+                if let Some(s) = seen.get_mut(usize::from(label)) {
+                    *s = true;
+                }
+            }
+            if let Some(label) = seen.iter().position(|&s| !s) {
+                return Err(DataError::ClassMissing {
+                    dataset,
+                    split,
+                    class: self.classes[label].clone(),
+                    label,
+                    path: from.labels.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A loaded, preprocessed dataset.
@@ -90,46 +160,45 @@ pub struct Dataset {
 /// verification error of the files found.
 pub fn load_raw(dataset: DatasetName, dir: &Path) -> Result<RawDataset, DataError> {
     match dataset {
-        DatasetName::Mnist | DatasetName::FashionMnist => {
-            let (train, test, provenance) = idx::load(dataset, dir)?;
-            Ok(RawDataset {
-                classes: dataset.classes().iter().map(|c| c.to_string()).collect(),
-                train,
-                test,
-                provenance,
-            })
-        }
+        DatasetName::Mnist | DatasetName::FashionMnist => idx::load(dataset, dir),
         DatasetName::Cifar10 => cifar::load(dir),
     }
 }
 
 /// Loads the dataset `cfg` names from its data directory: no fetching
-/// (see [`super::ensure_available`]). The validation split is carved from
-/// the end of the training set, then `train_limit`/`test_limit` keep the
-/// first images, then preprocessing statistics are fitted on what remains of
-/// the training split and applied to every split.
+/// (see [`super::ensure_available`]). The files are checked to be usable
+/// ([`RawDataset::check`]), the validation split is carved from the end of
+/// the training set, then `train_limit`/`test_limit` keep the first images,
+/// then preprocessing statistics are fitted on what remains of the training
+/// split and applied to every split.
 ///
 /// # Errors
-/// [`DataError::Missing`] naming the file and `clr data fetch NAME`; any
-/// verification error; [`DataError::Config`] when `validation` leaves no
-/// training image or a limit is 0.
+/// [`DataError::Missing`] naming the file and `clr data fetch NAME`;
+/// [`DataError::PermissionDenied`]; any verification error;
+/// [`DataError::NoImages`] or [`DataError::ClassMissing`] for files that
+/// hold an empty split or miss a class; [`DataError::Config`] when
+/// `validation` leaves no training image or a limit is 0.
 pub fn load(cfg: &DataConfig) -> Result<Dataset, DataError> {
     let raw = load_raw(cfg.dataset, &cfg.dataset_dir())?;
     from_raw(cfg, raw)
 }
 
-/// Carves, limits and preprocesses raw pixels as [`load`] does.
+/// Checks, carves, limits and preprocesses raw pixels as [`load`] does.
+/// Every split of the result holds at least one image.
 ///
 /// # Errors
-/// [`DataError::Config`] when `validation` leaves no training image or a
-/// limit is 0.
+/// [`DataError::NoImages`] or [`DataError::ClassMissing`] from
+/// [`RawDataset::check`]; [`DataError::Config`] when `validation` leaves no
+/// training image or a limit is 0.
 pub fn from_raw(cfg: &DataConfig, raw: RawDataset) -> Result<Dataset, DataError> {
+    raw.check(cfg.dataset)?;
     let shape = cfg.dataset.shape();
     let RawDataset {
         classes,
         mut train,
         mut test,
         provenance,
+        ..
     } = raw;
     if cfg.validation >= train.len() {
         return Err(DataError::Config {

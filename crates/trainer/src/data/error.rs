@@ -21,6 +21,24 @@ impl fmt::Display for SourceFailure {
     }
 }
 
+/// What was being done to a path when the OS refused access.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Reading a file, listing or searching a folder.
+    Read,
+    /// Creating, writing, renaming or removing.
+    Write,
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Access::Read => "read",
+            Access::Write => "write",
+        })
+    }
+}
+
 fn list(attempts: &[SourceFailure]) -> String {
     if attempts.is_empty() {
         return "\n  (no source was configured)".to_string();
@@ -80,6 +98,25 @@ pub enum DataError {
         dataset: DatasetName,
         /// The file.
         path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+
+    /// The OS refused access to a file or folder of the data directory.
+    #[error(
+        "{dataset}: cannot {access} {}: permission denied; give your user {access} \
+         permission on it and on the folders above it (`ls -ld` shows who may), or choose \
+         another data directory with `--data-dir DIR` / CLR_DATA_DIR, then run \
+         `clr data fetch {dataset}`",
+        path.display()
+    )]
+    PermissionDenied {
+        /// The dataset.
+        dataset: DatasetName,
+        /// The file or folder.
+        path: PathBuf,
+        /// What was refused.
+        access: Access,
         /// The I/O error.
         source: std::io::Error,
     },
@@ -174,6 +211,43 @@ pub enum DataError {
         label: u8,
         /// Number of classes.
         classes: usize,
+    },
+
+    /// A file or folder that must hold images of a split holds none: a
+    /// model cannot be trained, or scored, on nothing.
+    #[error(
+        "{dataset}: {} holds no {split} image; the copy is empty or incomplete: delete it \
+         and run `clr data fetch {dataset}`",
+        path.display()
+    )]
+    NoImages {
+        /// The dataset.
+        dataset: DatasetName,
+        /// `training` or `test`.
+        split: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+    },
+
+    /// A class of the dataset has no image in one split of the files as
+    /// stored: a model cannot learn a class it never sees, nor be scored on it.
+    #[error(
+        "{dataset}: {} holds no {split} image of class `{class}` (label {label}); every class \
+         must be in both the training and the test files: the copy is incomplete, delete it \
+         and run `clr data fetch {dataset}`",
+        path.display()
+    )]
+    ClassMissing {
+        /// The dataset.
+        dataset: DatasetName,
+        /// `training` or `test`.
+        split: &'static str,
+        /// The class name.
+        class: String,
+        /// Its label.
+        label: usize,
+        /// The file (labels) or folder (class folders) of the split.
+        path: PathBuf,
     },
 
     /// A file's SHA-256 differs from the published one.

@@ -10,6 +10,7 @@ use flate2::read::GzDecoder;
 use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 
+use super::access::{self, read_err, write_err};
 use super::cifar;
 use super::config::{DataConfig, DatasetName};
 use super::error::{DataError, SourceFailure};
@@ -110,30 +111,75 @@ pub struct Fetched {
 /// [`fetch`] does, using `mirror` or env `CLR_DATA_MIRROR`.
 ///
 /// # Errors
-/// [`DataError::AllSourcesFailed`] listing each source and why it failed;
-/// [`DataError::Write`] when the data directory cannot be written.
+/// [`DataError::PermissionDenied`] when the data directory cannot be looked
+/// into or written; [`DataError::AllSourcesFailed`] listing each source and
+/// why it failed; [`DataError::Write`] when the data directory cannot be
+/// written.
 pub fn ensure_available(cfg: &DataConfig, mirror: Option<&str>) -> Result<(), DataError> {
-    if is_present(cfg.dataset, &cfg.dataset_dir()) {
+    if presence(cfg.dataset, &cfg.dataset_dir())? {
         return Ok(());
     }
     fetch(cfg.dataset, &cfg.root(), mirror).map(|_| ())
 }
 
 /// Whether the files of `dataset` are in `dir` (`<root>/<name>`), without
-/// verifying their content.
+/// verifying their content; `false` too when `dir` cannot be looked into
+/// ([`ensure_available`] and [`super::load`] report that).
 pub fn is_present(dataset: DatasetName, dir: &Path) -> bool {
+    presence(dataset, dir).unwrap_or(false)
+}
+
+/// [`is_present`], with a permission error kept apart from "not there".
+fn presence(dataset: DatasetName, dir: &Path) -> Result<bool, DataError> {
     match dataset {
         DatasetName::Cifar10 => {
             let bin = dir.join(cifar::BINARY_DIR);
-            let binary = cifar::TRAIN_BATCHES
-                .iter()
-                .chain([&cifar::TEST_BATCH])
-                .all(|f| bin.join(f).is_file());
-            binary || (dir.join("train").is_dir() && dir.join("test").is_dir())
+            let mut binary = true;
+            for f in cifar::TRAIN_BATCHES.iter().chain([&cifar::TEST_BATCH]) {
+                binary &= access::is_file(dataset, &bin.join(f))?;
+            }
+            Ok(binary
+                || (access::is_dir(dataset, &dir.join("train"))?
+                    && access::is_dir(dataset, &dir.join("test"))?))
         }
-        _ => idx::FILES
-            .iter()
-            .all(|f| idx::locate(dataset, dir, f).is_ok()),
+        _ => {
+            for f in idx::FILES {
+                match idx::locate(dataset, dir, f) {
+                    Ok(_) => {}
+                    Err(DataError::Missing { .. }) => return Ok(false),
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(true)
+        }
+    }
+}
+
+/// Why one step of a fetch failed.
+enum Failure {
+    /// The source cannot deliver (file not found, transfer failed, wrong
+    /// content): the next source may.
+    Source(String),
+    /// The data directory itself cannot be used (e.g. permission denied):
+    /// no source can help, so the fetch stops with this error.
+    Local(DataError),
+}
+
+impl Failure {
+    /// A check of fetched or installed files: a permission problem is the
+    /// data directory's, anything else the content's.
+    fn check(e: DataError) -> Failure {
+        match e {
+            DataError::PermissionDenied { .. } => Failure::Local(e),
+            e => Failure::Source(e.to_string()),
+        }
+    }
+}
+
+impl From<DataError> for Failure {
+    /// An I/O failure in the data directory.
+    fn from(e: DataError) -> Failure {
+        Failure::Local(e)
     }
 }
 
@@ -160,7 +206,9 @@ pub fn fetch(
 ///
 /// # Errors
 /// [`DataError::AllSourcesFailed`] listing each source and why it failed;
-/// [`DataError::Write`] when the data directory cannot be written.
+/// [`DataError::PermissionDenied`] (or [`DataError::Write`]) when the data
+/// directory cannot be read or written, whatever the source: it stops the
+/// fetch at once.
 pub fn fetch_from(
     dataset: DatasetName,
     root: &Path,
@@ -168,29 +216,33 @@ pub fn fetch_from(
     expect: &Expect,
 ) -> Result<Fetched, DataError> {
     let dir = root.join(dataset.as_str());
-    fs::create_dir_all(&dir).map_err(|source| DataError::Write {
-        dataset,
-        path: dir.clone(),
-        source,
-    })?;
+    fs::create_dir_all(&dir).map_err(write_err(dataset, &dir))?;
     let mut missing: Vec<&str> = Vec::new();
     match dataset {
-        DatasetName::Cifar10 => {
-            if let Err(why) = check_cifar_layout(&dir, expect) {
-                if is_present(dataset, &dir) {
+        DatasetName::Cifar10 => match check_cifar_layout(&dir, expect) {
+            Ok(()) => {}
+            Err(Failure::Local(e)) => return Err(e),
+            Err(Failure::Source(why)) => {
+                if presence(dataset, &dir)? {
                     eprintln!("{dataset}: {why}; fetching again");
                 }
                 missing.push("archive");
             }
-        }
+        },
         _ => {
             for name in idx::FILES {
                 let path = dir.join(name);
-                if !path.is_file() {
+                if !access::is_file(dataset, &path)? {
                     missing.push(name);
-                } else if let Err(why) = verify_idx(dataset, &path, name, None, expect) {
-                    eprintln!("{dataset}: {why}; fetching it again");
-                    missing.push(name);
+                    continue;
+                }
+                match verify_idx(dataset, &path, name, None, expect) {
+                    Ok(()) => {}
+                    Err(Failure::Local(e)) => return Err(e),
+                    Err(Failure::Source(why)) => {
+                        eprintln!("{dataset}: {why}; fetching it again");
+                        missing.push(name);
+                    }
                 }
             }
         }
@@ -223,13 +275,14 @@ pub fn fetch_from(
                     source: Some(src.label.clone()),
                 });
             }
-            Err(reason) => {
+            Err(Failure::Source(reason)) => {
                 eprintln!("{dataset}: {} failed: {reason}", src.label);
                 attempts.push(SourceFailure {
                     source: src.label.clone(),
                     reason,
                 });
             }
+            Err(Failure::Local(e)) => return Err(e),
         }
     }
     Err(DataError::AllSourcesFailed { dataset, attempts })
@@ -272,12 +325,13 @@ impl<R: Read> Read for Hashing<R> {
 /// Copies `reader` (gunzipped when `gz`) into `part`, returning the SHA-256
 /// of what was written.
 fn copy_to_part(
+    dataset: DatasetName,
     reader: Box<dyn Read + Send>,
     len: Option<u64>,
     gz: bool,
     part: &Path,
     msg: String,
-) -> Result<[u8; 32], String> {
+) -> Result<[u8; 32], Failure> {
     let bar = bytes_bar(len, msg);
     let mut counted = bar.wrap_read(reader);
     let mut input: Box<dyn Read + '_> = if gz {
@@ -285,78 +339,79 @@ fn copy_to_part(
     } else {
         Box::new(&mut counted)
     };
-    let file = File::create(part).map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+    let file = File::create(part).map_err(write_err(dataset, part))?;
     let mut hasher = Sha256::new();
     let mut w = BufWriter::new(file);
     let mut buf = vec![0u8; 1 << 16];
     loop {
         let n = input
             .read(&mut buf)
-            .map_err(|e| format!("transfer failed: {e}"))?;
+            .map_err(|e| Failure::Source(format!("transfer failed: {e}")))?;
         if n == 0 {
             break;
         }
         hasher.update(&buf[..n]);
-        w.write_all(&buf[..n])
-            .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        w.write_all(&buf[..n]).map_err(write_err(dataset, part))?;
     }
     drop(input);
     // The whole transfer must arrive, including anything after the gzip
     // stream, and match the announced length.
     std::io::copy(&mut counted, &mut std::io::sink())
-        .map_err(|e| format!("transfer failed: {e}"))?;
+        .map_err(|e| Failure::Source(format!("transfer failed: {e}")))?;
     let received = bar.position();
     bar.finish_and_clear();
     if let Some(n) = len.filter(|&n| n != received) {
-        return Err(format!(
+        return Err(Failure::Source(format!(
             "transfer incomplete: received {received} of {n} bytes"
-        ));
+        )));
     }
     w.into_inner()
         .map_err(|e| e.into_error())
         .and_then(|f| f.sync_all())
-        .map_err(|e| format!("cannot write {}: {e}", part.display()))?;
+        .map_err(write_err(dataset, part))?;
     Ok(hasher.finalize().into())
 }
 
-/// Verifies an uncompressed IDX file: SHA-256 when published, header, record
-/// count and labels always. `digest` is the SHA-256 when already known.
+/// Verifies an uncompressed IDX file of the data directory: SHA-256 when
+/// published, header, record count and labels always. `digest` is the
+/// SHA-256 when already known.
 fn verify_idx(
     dataset: DatasetName,
     path: &Path,
     name: &str,
     digest: Option<[u8; 32]>,
     expect: &Expect,
-) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("cannot read {}: {e}", path.display());
-    let bytes = fs::read(path).map_err(io)?;
+) -> Result<(), Failure> {
+    let bytes = fs::read(path)
+        .map_err(read_err(dataset, path))
+        .map_err(Failure::check)?;
     if let Some(want) = expect.sha_of(name) {
         let got = digest.unwrap_or_else(|| Sha256::digest(&bytes).into());
         if hex(&got) != want {
-            return Err(format!(
+            return Err(Failure::Source(format!(
                 "{} has SHA-256 {}, expected {want}",
                 path.display(),
                 hex(&got)
-            ));
+            )));
         }
     }
     let kind = IdxKind::of(name);
     let count = idx::check_header(dataset, path, kind, &bytes, bytes.len() as u64)
-        .map_err(|e| e.to_string())?;
+        .map_err(Failure::check)?;
     let want = if name.starts_with("train") {
         expect.counts.0
     } else {
         expect.counts.1
     };
     if count != want {
-        return Err(format!(
+        return Err(Failure::Source(format!(
             "{} holds {count} records, expected {want}",
             path.display()
-        ));
+        )));
     }
     if kind == IdxKind::Labels {
         idx::check_labels(dataset, path, &bytes[8..], dataset.classes().len())
-            .map_err(|e| e.to_string())?;
+            .map_err(Failure::check)?;
     }
     Ok(())
 }
@@ -369,7 +424,7 @@ fn fetch_idx(
     dir: &Path,
     missing: &mut Vec<&str>,
     expect: &Expect,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     while let Some(&name) = missing.first() {
         let gz_rel = format!("{}{name}.gz", src.prefix);
         let raw_rel = format!("{}{name}", src.prefix);
@@ -378,43 +433,45 @@ fn fetch_idx(
             Err(OpenError::NotFound(_)) => match src.location.open(&raw_rel) {
                 Ok(o) => (o, false),
                 Err(OpenError::NotFound(_)) => {
-                    return Err(format!("has no {gz_rel} (nor {raw_rel})"))
+                    return Err(Failure::Source(format!("has no {gz_rel} (nor {raw_rel})")))
                 }
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(Failure::Source(e.to_string())),
             },
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(Failure::Source(e.to_string())),
         };
         let part = dir.join(format!("{name}.part"));
-        let result = copy_to_part(opened.0, opened.1, gz, &part, format!("{dataset}: {name}"))
+        let msg = format!("{dataset}: {name}");
+        let result = copy_to_part(dataset, opened.0, opened.1, gz, &part, msg)
             .and_then(|digest| verify_idx(dataset, &part, name, Some(digest), expect));
         if let Err(why) = result {
             let _ = fs::remove_file(&part);
             return Err(why);
         }
-        fs::rename(&part, dir.join(name))
-            .map_err(|e| format!("cannot install {}: {e}", dir.join(name).display()))?;
+        let dest = dir.join(name);
+        fs::rename(&part, &dest).map_err(write_err(dataset, &dest))?;
         missing.remove(0);
     }
     Ok(())
 }
 
 /// Checks an installed (or staged) CIFAR-10 folder by its record counts.
-fn check_cifar_layout(dir: &Path, expect: &Expect) -> Result<(), String> {
-    let (train, test) = cifar::count_records(dir).map_err(|e| e.to_string())?;
+fn check_cifar_layout(dir: &Path, expect: &Expect) -> Result<(), Failure> {
+    let (train, test) = cifar::count_records(dir).map_err(Failure::check)?;
     if (train, test) != expect.counts {
-        return Err(format!(
+        return Err(Failure::Source(format!(
             "{} holds {train} training and {test} test images, expected {} and {}",
             dir.display(),
             expect.counts.0,
             expect.counts.1
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Fetches one CIFAR-10 archive from a source, unpacks it into a staging
 /// folder, verifies it, then moves its folders into `dir`.
-fn fetch_cifar(src: &Source, dir: &Path, expect: &Expect) -> Result<(), String> {
+fn fetch_cifar(src: &Source, dir: &Path, expect: &Expect) -> Result<(), Failure> {
+    const DS: DatasetName = DatasetName::Cifar10;
     let mut not_found = Vec::new();
     for archive in &src.archives {
         let rel = format!("{}{archive}", src.prefix);
@@ -424,18 +481,18 @@ fn fetch_cifar(src: &Source, dir: &Path, expect: &Expect) -> Result<(), String> 
                 not_found.push(what);
                 continue;
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(Failure::Source(e.to_string())),
         };
         // Remote archives are downloaded whole first, local ones read in place.
         let part = dir.join(format!("{archive}.part"));
         let (reader, len): (Box<dyn Read + Send>, Option<u64>) = match src.location {
             Location::Dir(_) => (reader, len),
             Location::Http(_) => {
-                let result = copy_to_part(reader, len, false, &part, format!("cifar10: {archive}"));
-                let file = result.and_then(|_| {
-                    File::open(&part).map_err(|e| format!("cannot read {}: {e}", part.display()))
+                let msg = format!("cifar10: {archive}");
+                let result = copy_to_part(DS, reader, len, false, &part, msg).and_then(|_| {
+                    File::open(&part).map_err(|e| Failure::Local(read_err(DS, &part)(e)))
                 });
-                match file {
+                match result {
                     Ok(f) => {
                         let len = f.metadata().ok().map(|m| m.len());
                         (Box::new(f), len)
@@ -454,7 +511,10 @@ fn fetch_cifar(src: &Source, dir: &Path, expect: &Expect) -> Result<(), String> 
         let _ = fs::remove_dir_all(&staging);
         return result;
     }
-    Err(format!("has none of {}", not_found.join(", ")))
+    Err(Failure::Source(format!(
+        "has none of {}",
+        not_found.join(", ")
+    )))
 }
 
 fn unpack_verified(
@@ -463,29 +523,38 @@ fn unpack_verified(
     archive: &str,
     staging: &Path,
     expect: &Expect,
-) -> Result<(), String> {
-    if staging.exists() {
-        fs::remove_dir_all(staging)
-            .map_err(|e| format!("cannot clear {}: {e}", staging.display()))?;
+) -> Result<(), Failure> {
+    const DS: DatasetName = DatasetName::Cifar10;
+    if access::probe(DS, staging)?.is_some() {
+        fs::remove_dir_all(staging).map_err(write_err(DS, staging))?;
     }
-    fs::create_dir_all(staging).map_err(|e| format!("cannot create {}: {e}", staging.display()))?;
+    fs::create_dir_all(staging).map_err(write_err(DS, staging))?;
     let bar = bytes_bar(len, format!("cifar10: unpacking {archive}"));
     let mut hashing = Hashing {
         inner: BufReader::new(bar.wrap_read(reader)),
         hasher: Sha256::new(),
     };
     let mut tar = tar::Archive::new(GzDecoder::new(&mut hashing));
-    tar.unpack(staging)
-        .map_err(|e| format!("{archive} is not a complete .tar.gz archive: {e}"))?;
+    tar.unpack(staging).map_err(|e| {
+        // The archive was opened already: a refusal comes from writing
+        // into the staging folder.
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            Failure::Local(write_err(DS, staging)(e))
+        } else {
+            Failure::Source(format!("{archive} is not a complete .tar.gz archive: {e}"))
+        }
+    })?;
     drop(tar);
     // Hash whatever follows the end-of-archive marker too.
     std::io::copy(&mut hashing, &mut std::io::sink())
-        .map_err(|e| format!("cannot read {archive}: {e}"))?;
+        .map_err(|e| Failure::Source(format!("cannot read {archive}: {e}")))?;
     bar.finish_and_clear();
     if let Some(want) = expect.sha_of(archive) {
         let got = hex(&hashing.hasher.finalize());
         if got != want {
-            return Err(format!("{archive} has SHA-256 {got}, expected {want}"));
+            return Err(Failure::Source(format!(
+                "{archive} has SHA-256 {got}, expected {want}"
+            )));
         }
     }
     check_cifar_layout(staging, expect)
@@ -493,17 +562,19 @@ fn unpack_verified(
 
 /// Moves every top-level entry of `staging` into `dir`, replacing what was
 /// there, and drops a decoding cache that no longer matches.
-fn install(staging: &Path, dir: &Path) -> Result<(), String> {
-    let err = |p: &Path, e: std::io::Error| format!("cannot install {}: {e}", p.display());
-    for entry in fs::read_dir(staging).map_err(|e| err(staging, e))? {
-        let entry = entry.map_err(|e| err(staging, e))?;
+fn install(staging: &Path, dir: &Path) -> Result<(), Failure> {
+    const DS: DatasetName = DatasetName::Cifar10;
+    for entry in fs::read_dir(staging).map_err(read_err(DS, staging))? {
+        let entry = entry.map_err(read_err(DS, staging))?;
         let dest = dir.join(entry.file_name());
-        if dest.is_dir() {
-            fs::remove_dir_all(&dest).map_err(|e| err(&dest, e))?;
-        } else if dest.exists() {
-            fs::remove_file(&dest).map_err(|e| err(&dest, e))?;
+        match access::probe(DS, &dest)? {
+            Some(meta) if meta.is_dir() => {
+                fs::remove_dir_all(&dest).map_err(write_err(DS, &dest))?
+            }
+            Some(_) => fs::remove_file(&dest).map_err(write_err(DS, &dest))?,
+            None => {}
         }
-        fs::rename(entry.path(), &dest).map_err(|e| err(&dest, e))?;
+        fs::rename(entry.path(), &dest).map_err(write_err(DS, &dest))?;
     }
     let _ = fs::remove_file(dir.join(cifar::CACHE_FILE));
     Ok(())

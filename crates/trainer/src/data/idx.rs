@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
+use super::access::{self, read_err};
 use super::config::DatasetName;
-use super::dataset::RawSplit;
+use super::dataset::{RawDataset, RawSplit, Stored};
 use super::error::DataError;
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
@@ -166,25 +167,18 @@ struct Checked {
 /// Finds `<dir>/<name>` or `<dir>/<name>.gz`.
 ///
 /// # Errors
-/// [`DataError::Missing`] naming the uncompressed path.
+/// [`DataError::Missing`] naming the uncompressed path;
+/// [`DataError::PermissionDenied`] when `dir` cannot be searched.
 pub fn locate(dataset: DatasetName, dir: &Path, name: &str) -> Result<(PathBuf, bool), DataError> {
     let raw = dir.join(name);
-    if raw.is_file() {
+    if access::is_file(dataset, &raw)? {
         return Ok((raw, false));
     }
     let gz = dir.join(format!("{name}.gz"));
-    if gz.is_file() {
+    if access::is_file(dataset, &gz)? {
         return Ok((gz, true));
     }
     Err(DataError::Missing { dataset, path: raw })
-}
-
-fn read_err(dataset: DatasetName, path: &Path) -> impl FnOnce(std::io::Error) -> DataError + '_ {
-    move |source| DataError::Read {
-        dataset,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// Reads a whole gzip file into memory.
@@ -266,7 +260,7 @@ const CANONICAL_COUNTS: (usize, usize) = (60_000, 10_000);
 ///
 /// # Errors
 /// Any header, length, count or label error, each naming the file.
-pub fn load(dataset: DatasetName, dir: &Path) -> Result<(RawSplit, RawSplit, String), DataError> {
+pub fn load(dataset: DatasetName, dir: &Path) -> Result<RawDataset, DataError> {
     let checked: [Checked; 4] = [
         check_file(dataset, dir, TRAIN_IMAGES)?,
         check_file(dataset, dir, TRAIN_LABELS)?,
@@ -289,11 +283,27 @@ pub fn load(dataset: DatasetName, dir: &Path) -> Result<(RawSplit, RawSplit, Str
         let bytes = labels.bytes.as_deref().unwrap_or_default();
         check_labels(dataset, &labels.path, &bytes[LABELS_HEADER..], classes)?;
     }
+    let stored = |images: &Checked, labels: &Checked| Stored {
+        images: images.path.clone(),
+        labels: labels.path.clone(),
+    };
+    let (train_from, test_from) = (
+        stored(&checked[0], &checked[1]),
+        stored(&checked[2], &checked[3]),
+    );
+    let raw = |(train, test, provenance): (RawSplit, RawSplit, String)| RawDataset {
+        classes: dataset.classes().iter().map(|c| c.to_string()).collect(),
+        train,
+        test,
+        provenance,
+        train_from,
+        test_from,
+    };
     let canonical =
         checked.iter().all(|c| !c.gz) && (checked[0].count, checked[2].count) == CANONICAL_COUNTS;
     if canonical {
         if let Some(dir_str) = dir.to_str() {
-            return with_mnist_crate(dataset, dir_str, &checked);
+            return with_mnist_crate(dataset, dir_str, &checked).map(raw);
         }
     }
     let source = format!(
@@ -317,7 +327,7 @@ pub fn load(dataset: DatasetName, dir: &Path) -> Result<(RawSplit, RawSplit, Str
         pixels: images(test_images)?,
         labels: labels(test_labels)?,
     };
-    Ok((train, test, source))
+    Ok(raw((train, test, source)))
 }
 
 /// Parses canonical, already checked raw files with the `mnist` crate.

@@ -3,10 +3,12 @@
 //! - [`fetch`]/[`ensure_available`] bring MNIST, Fashion-MNIST or CIFAR-10
 //!   into `<root>/<name>/` from a mirror, system folders or the canonical
 //!   downloads, verifying every file before it is installed.
-//! - [`load`] reads them (never fetching), checks every header, carves the
-//!   validation split, applies the configured preprocessing.
+//! - [`load`] reads them (never fetching), checks every header and that
+//!   both splits hold images of every class, carves the validation split,
+//!   applies the configured preprocessing.
 //! - [`Split::fill_batch`] and [`epoch_order`] feed the training loop.
 
+mod access;
 mod batch;
 mod cifar;
 mod config;
@@ -21,8 +23,8 @@ pub use batch::{epoch_order, Split};
 pub use config::{
     resolve_root, DataConfig, DatasetName, Order, Preprocess, CIFAR10_CLASSES, DATA_DIR_ENV,
 };
-pub use dataset::{from_raw, load, load_raw, Dataset, RawDataset, RawSplit};
-pub use error::{DataError, SourceFailure};
+pub use dataset::{from_raw, load, load_raw, Dataset, RawDataset, RawSplit, Stored};
+pub use error::{Access, DataError, SourceFailure};
 pub use fetch::{ensure_available, fetch, fetch_from, is_present, Expect, Fetched};
 pub use preprocess::Fitted;
 pub use source::{Location, OpenError, Opened, Source, MIRROR_ENV, SYSTEM_FASHION_MNIST};
