@@ -31,7 +31,10 @@ fn epoch_lengths_beyond_64_bits_of_iterations_are_out_of_range() {
     assert!(e.to_string().contains("fewer than 2^64 iterations"), "{e}");
     let e = build(&format!("{TRI}step_size_epochs = 1e20\n"), 1).unwrap_err();
     assert_eq!(out_of_range(e), "step_size_epochs");
-    let step = build("policy = \"step\"\nbase_lr = 0.1\ngamma = 0.5\nstep_size_epochs = 3.1e16\n", 600);
+    let step = build(
+        "policy = \"step\"\nbase_lr = 0.1\ngamma = 0.5\nstep_size_epochs = 3.1e16\n",
+        600,
+    );
     assert_eq!(out_of_range(step.unwrap_err()), "step_size_epochs");
     // The longest that fits is fine.
     let s = build(&format!("{TRI}step_size_epochs = 1e18\n"), 1).unwrap();

@@ -132,8 +132,8 @@ pub enum Scale {
 ///
 /// # Errors
 /// `base_lr` negative or `max_lr` not positive, `max_lr < base_lr`, zero step sizes or a
-/// cycle of 2^64 iterations or more, `gamma` outside `(0, 1]`, momenta outside `[0, 1]` or `max_momentum < base_momentum`,
-/// any NaN or infinity.
+/// cycle of 2^64 iterations or more, `gamma` outside `(0, 1]`, momenta outside `[0, 1]` or
+/// `max_momentum < base_momentum`, any NaN or infinity.
 ///
 /// # Example
 /// ```
