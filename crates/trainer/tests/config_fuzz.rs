@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use nn::{LayerSpec, Network, Optimizer};
+use nn::{Network, Optimizer};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use trainer::config::{self, LoadedConfig};
@@ -545,85 +545,6 @@ fn set_arg(keys: Vec<String>, wild: bool) -> BoxedStrategy<String> {
     .boxed()
 }
 
-/// An upper bound on the values `Network::new` allocates for `layers` on inputs `chw` (layers
-/// up to the first that cannot fit its input, where it stops with an error), or `None` when it
-/// is too large to be worth building here (a memory check, not validation, refuses those).
-fn network_size(layers: &[LayerSpec], [c, h, w]: [usize; 3]) -> Option<u128> {
-    let (mut c, mut h, mut w) = (c as u128, h as u128, w as u128);
-    let mut total: u128 = c * h * w;
-    let out = |x: u128, k: usize, s: usize, p: usize, ceil: bool| -> Option<u128> {
-        let (k, s, p) = (k as u128, s as u128, p as u128);
-        let padded = x + 2 * p;
-        if k == 0 || s == 0 || k > padded {
-            return None;
-        }
-        Some(
-            if ceil {
-                (padded - k).div_ceil(s)
-            } else {
-                (padded - k) / s
-            } + 1,
-        )
-    };
-    for l in layers {
-        match *l {
-            LayerSpec::Conv2d {
-                out_channels,
-                kernel,
-                stride,
-                pad,
-                ..
-            } => {
-                let (Some(oh), Some(ow)) = (
-                    out(h, kernel, stride, pad, false),
-                    out(w, kernel, stride, pad, false),
-                ) else {
-                    break;
-                };
-                let oc = out_channels as u128;
-                let k = kernel as u128;
-                // Weights and bias, and im2col-sized scratch.
-                total += oc * c * k * k + oc + c * k * k * oh * ow;
-                (c, h, w) = (oc, oh, ow);
-            }
-            LayerSpec::MaxPool {
-                kernel,
-                stride,
-                pad,
-                ceil,
-            }
-            | LayerSpec::AvgPool {
-                kernel,
-                stride,
-                pad,
-                ceil,
-            } => {
-                let s = stride.unwrap_or(kernel);
-                let (Some(oh), Some(ow)) =
-                    (out(h, kernel, s, pad, ceil), out(w, kernel, s, pad, ceil))
-                else {
-                    break;
-                };
-                (h, w) = (oh, ow);
-            }
-            LayerSpec::Dense { out, .. } => {
-                let o = out as u128;
-                total += c * h * w * o + o;
-                (c, h, w) = (o, 1, 1);
-            }
-            LayerSpec::Lrn { size, .. } => total += (size as u128) * (size as u128),
-            LayerSpec::BatchNorm { .. } => total += 4 * c,
-            LayerSpec::Flatten => (c, h, w) = (c * h * w, 1, 1),
-            LayerSpec::Relu | LayerSpec::Sigmoid | LayerSpec::Tanh | LayerSpec::Dropout { .. } => {}
-        }
-        total += c * h * w;
-        if total > 1 << 40 {
-            return None;
-        }
-    }
-    Some(total)
-}
-
 /// What `clr train` does with a loaded config before it reads data.
 fn exercise(dir: &Path, loaded: &LoadedConfig) -> Result<(), TestCaseError> {
     let cfg = &loaded.config;
@@ -653,8 +574,11 @@ fn exercise(dir: &Path, loaded: &LoadedConfig) -> Result<(), TestCaseError> {
     }
     let dataset = cfg.data.dataset;
     let (shape, classes) = (dataset.shape(), dataset.classes().len());
-    if let Ok(layers) = cfg.model.expand(classes) {
-        if network_size(&layers, shape).is_some_and(|n| n <= 4_000_000) {
+    if cfg.model.expand(classes).is_ok() {
+        // Build only networks small enough to allocate here, sized as `clr train` sizes them.
+        let small = nn::footprint(&cfg.model, shape, classes)
+            .is_ok_and(|f| f.params.saturating_add(f.activations_per_sample) <= 4_000_000);
+        if small {
             if let Ok(net) = Network::new(&cfg.model, shape, classes, cfg.seed) {
                 let _ = Optimizer::new(&cfg.optimizer, &net).map_err(|e| e.to_string());
             }
