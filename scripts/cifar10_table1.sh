@@ -11,6 +11,7 @@
 # Seeds 1..SEEDS (default 3), seed by seed: every row gets seed 1 before any gets seed 2.
 # Give config names as arguments to run only those rows, e.g.
 #   scripts/cifar10_table1.sh cifar10_full_triangular2_3stage cifar10_full_fixed_drops_25k
+# JOBS=N runs N at once (README, "Sweeps"); on 2 cores 1 is as fast.
 # Resumable: run it again after an interruption and finished runs are reused,
 # checkpointed ones continued. About 17 minutes per 25k iterations on 2 cores.
 set -euo pipefail
@@ -29,7 +30,7 @@ configs=()
 for r in "${rows[@]}"; do configs+=("configs/$r.toml"); done
 "$clr" data fetch cifar10
 for s in $(seq 1 "$seeds"); do
-    "$clr" compare "${configs[@]}" --seeds "$s" --target 0.78 --out "$out" --plain
+    "$clr" compare "${configs[@]}" --seeds "$s" --target 0.78 --out "$out" --plain --jobs "${JOBS:-1}"
 done
 cat <<'TABLE'
 

@@ -7,15 +7,15 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use crate::checkpoint;
 use crate::config::{self, LoadedConfig};
 use crate::data::{DataConfig, Dataset};
 use crate::figures::{self, Curve};
 use crate::metrics::{self, Summary};
 use crate::report::{self, RunResult};
 use crate::run::{self, files, RunOptions};
-use crate::rundir::{self, Existing, RunDir};
+use crate::rundir::{Existing, RunDir};
 use crate::stop::StopReason;
+use crate::sweep::{self, Prior, RunSpec};
 
 /// What `clr compare` was asked to do.
 #[derive(Debug, Clone)]
@@ -27,6 +27,15 @@ pub struct CompareOptions {
     pub overrides: Vec<String>,
     /// Replace a run directory that holds a run of a different config.
     pub force: bool,
+    /// Runs at once: 1 trains them in this process one after another, more in child
+    /// processes ([`sweep::run_jobs`]).
+    pub jobs: usize,
+    /// Train nothing: report the finished runs.
+    pub report_only: bool,
+    /// Threads in all (default: the cores), split between the jobs.
+    pub threads: Option<usize>,
+    /// The `clr` binary the child processes and the plan's lines run.
+    pub exe: PathBuf,
     /// Template for each run (progress, mirror, interrupt flag).
     pub run: RunOptions,
 }
@@ -38,6 +47,8 @@ pub struct Comparison {
     pub lines: Vec<report::Line>,
     pub markdown: String,
     pub files: Vec<PathBuf>,
+    /// Runs without a finished result (`--report-only`), as `name seed-N`.
+    pub missing: Vec<String>,
 }
 
 /// Reads a finished run directory (summary, metrics and config).
@@ -88,25 +99,15 @@ fn result_of(
     }
 }
 
-/// Runs (or reuses) every config × seed and writes the comparison.
-pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
+/// Every config × seed of the comparison, config by config.
+pub fn specs(opts: &CompareOptions) -> Result<Vec<RunSpec>> {
     if opts.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    // One comparison writes its directory at a time.
-    let _claim = RunDir::claim(&opts.out, Existing::Keep)?;
     let names = run_names(&opts.configs)?;
-    let mut datasets: Vec<(DataConfig, Arc<Dataset>)> = Vec::new();
-    let mut results = Vec::new();
-    let mut curves: Vec<Curve> = Vec::new();
+    let mut specs = Vec::new();
     for (path, name) in opts.configs.iter().zip(names) {
         let base = config::load(path, &opts.overrides)?;
-        let mut curve = Curve {
-            label: name.clone(),
-            runs: Vec::new(),
-            schedule: None,
-            iterations: 0,
-        };
         for k in 0..opts.seeds {
             let mut overrides = opts.overrides.clone();
             overrides.push(format!("seed={}", base.config.seed + k));
@@ -118,16 +119,74 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
                 .out
                 .join(&name)
                 .join(format!("seed-{}", loaded.config.seed));
-            let (summary, rows) = run_or_reuse(&loaded, &dir, opts, &mut datasets)?;
-            let schedule = schedule_of(&loaded, &rows);
+            specs.push(RunSpec {
+                name: name.clone(),
+                config: path.clone(),
+                overrides,
+                dir,
+                loaded,
+            });
+        }
+    }
+    Ok(specs)
+}
+
+/// Runs (or reuses) every config × seed and writes the comparison.
+pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
+    // One comparison writes its directory at a time.
+    let _claim = RunDir::claim(&opts.out, Existing::Keep)?;
+    let specs = specs(opts)?;
+    if !opts.report_only {
+        if opts.jobs > 1 {
+            run_parallel(&specs, opts)?;
+        } else {
+            let mut datasets: Vec<(DataConfig, Arc<Dataset>)> = Vec::new();
+            for spec in &specs {
+                run_or_reuse(spec, opts, &mut datasets)?;
+            }
+        }
+    }
+    let mut results = Vec::new();
+    let mut curves: Vec<Curve> = Vec::new();
+    let mut missing = Vec::new();
+    for spec in &specs {
+        let (summary, rows) = match sweep::prior(&spec.loaded, &spec.dir)? {
+            Prior::Finished(run) => *run,
+            _ if opts.report_only => {
+                missing.push(spec.label());
+                continue;
+            }
+            _ => bail!(
+                "{}: no finished run in {}",
+                spec.label(),
+                spec.dir.display()
+            ),
+        };
+        let schedule = schedule_of(&spec.loaded, &rows);
+        if curves.last().is_none_or(|c| c.label != spec.name) {
+            curves.push(Curve {
+                label: spec.name.clone(),
+                runs: Vec::new(),
+                schedule: None,
+                iterations: 0,
+            });
+        }
+        if let Some(curve) = curves.last_mut() {
             if curve.schedule.is_none() {
                 curve.schedule = schedule.clone();
             }
             curve.iterations = curve.iterations.max(summary.iterations);
             curve.runs.push(rows.clone());
-            results.push(result_of(&name, &summary, rows, schedule.as_ref()));
         }
-        curves.push(curve);
+        results.push(result_of(&spec.name, &summary, rows, schedule.as_ref()));
+    }
+    if results.is_empty() {
+        bail!(
+            "no finished runs in {} yet ({} expected): train them (`clr compare` without \
+             --report-only, or the lines of `clr compare --plan`)",
+            opts.out.display(),
+            specs.len()
+        );
     }
     let lines = report::summarize(&results, opts.target);
     let markdown = report::markdown(&lines, opts.target);
@@ -137,7 +196,113 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
         lines,
         markdown,
         files,
+        missing,
     })
+}
+
+/// The `clr train` command of every run that is not finished, one per line, for GNU
+/// parallel, `xargs -P` or a job array. Fetches missing datasets first, so the workers do
+/// not race to fetch them.
+///
+/// # Errors
+/// A bad config, a run directory holding another config's run (without `--force`), a
+/// dataset that cannot be had.
+pub fn plan(opts: &CompareOptions) -> Result<Plan> {
+    let specs = specs(opts)?;
+    let mut lines = Vec::new();
+    let mut finished = 0;
+    let mut extra = Vec::new();
+    if let Some(t) = opts.threads {
+        extra.extend(["--threads".to_owned(), t.to_string()]);
+    }
+    if let Some(m) = &opts.run.mirror {
+        extra.extend(["--mirror".to_owned(), m.clone()]);
+    }
+    let mut todo = Vec::new();
+    for spec in &specs {
+        match sweep::prior(&spec.loaded, &spec.dir)? {
+            Prior::Finished(_) => finished += 1,
+            Prior::OtherConfig if !opts.force => {
+                return Err(sweep::other_config_error(&spec.dir, &spec.loaded))
+            }
+            _ => todo.push(spec),
+        }
+    }
+    prepare_data(&todo, opts)?;
+    for spec in todo {
+        lines.push(sweep::plan_line(&opts.exe, spec, opts.force, &extra));
+    }
+    Ok(Plan {
+        lines,
+        finished,
+        total: specs.len(),
+    })
+}
+
+/// What `clr compare --plan` prints.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// One shell command per unfinished run.
+    pub lines: Vec<String>,
+    /// Runs already finished (not listed).
+    pub finished: usize,
+    pub total: usize,
+}
+
+/// Fetches the datasets the runs need, once each, so that workers started together do not
+/// race to fetch them.
+fn prepare_data(specs: &[&RunSpec], opts: &CompareOptions) -> Result<()> {
+    let mut prepared: Vec<&DataConfig> = Vec::new();
+    for spec in specs {
+        let data = &spec.loaded.config.data;
+        if !prepared.contains(&data) {
+            crate::data::ensure_available(data, opts.run.mirror.as_deref())
+                .with_context(|| format!("preparing the data of {}", spec.loaded.path.display()))?;
+            prepared.push(data);
+        }
+    }
+    Ok(())
+}
+
+/// Trains the unfinished runs `opts.jobs` at a time in child processes.
+fn run_parallel(specs: &[RunSpec], opts: &CompareOptions) -> Result<()> {
+    let mut todo = Vec::new();
+    for spec in specs {
+        match sweep::prior(&spec.loaded, &spec.dir)? {
+            Prior::Finished(_) => eprintln!(
+                "{}: reusing the finished run in {}",
+                spec.label(),
+                spec.dir.display()
+            ),
+            Prior::OtherConfig if !opts.force => {
+                return Err(sweep::other_config_error(&spec.dir, &spec.loaded))
+            }
+            _ => todo.push(spec.clone()),
+        }
+    }
+    if todo.is_empty() {
+        return Ok(());
+    }
+    prepare_data(&todo.iter().collect::<Vec<_>>(), opts)?;
+    let total = opts.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    let jobs = opts.jobs.min(todo.len());
+    if jobs > total {
+        eprintln!("warning: {jobs} jobs on {total} threads: each run gets 1 thread and they share the cores");
+    }
+    sweep::run_jobs(
+        &todo,
+        &sweep::Jobs {
+            exe: opts.exe.clone(),
+            jobs,
+            threads: (total / jobs).max(1),
+            mirror: opts.run.mirror.clone(),
+            force: opts.force,
+            progress: opts.run.progress,
+            interrupt: opts.run.interrupt.clone(),
+        },
+    )
 }
 
 /// The run (and row) name of each config: its name, made unique where two configs share one
@@ -234,33 +399,25 @@ pub fn write_outputs(
 }
 
 fn run_or_reuse(
-    loaded: &LoadedConfig,
-    dir: &Path,
+    spec: &RunSpec,
     opts: &CompareOptions,
     datasets: &mut Vec<(DataConfig, Arc<Dataset>)>,
-) -> Result<(Summary, Vec<crate::metrics::Row>)> {
-    let resolved = config::to_toml(&loaded.config);
-    let same_config = std::fs::read_to_string(dir.join(files::CONFIG)).is_ok_and(|t| t == resolved);
-    if !same_config && rundir::holds_run(dir) && !opts.force {
-        bail!(
-            "{} holds a run of a different config than {} (seed {}): pass --force to replace it \
-             (only the files clr wrote there are deleted), or choose another --out",
-            dir.display(),
-            loaded.path.display(),
-            loaded.config.seed
-        );
-    }
-    if same_config && dir.join(files::SUMMARY).exists() {
-        let (summary, rows, _) = read_run(dir)?;
-        if !matches!(summary.stop_reason, StopReason::Interrupted { .. }) {
+) -> Result<()> {
+    let loaded = &spec.loaded;
+    let dir = &spec.dir;
+    let resume = match sweep::prior(loaded, dir)? {
+        Prior::Finished(_) => {
             eprintln!(
                 "{}: reusing the finished run in {}",
                 loaded.name(),
                 dir.display()
             );
-            return Ok((summary, rows));
+            return Ok(());
         }
-    }
+        Prior::OtherConfig if !opts.force => return Err(sweep::other_config_error(dir, loaded)),
+        Prior::Resumable => true,
+        Prior::Start | Prior::OtherConfig => false,
+    };
     let data = match datasets.iter().find(|(c, _)| *c == loaded.config.data) {
         Some((_, d)) => d.clone(),
         None => {
@@ -271,8 +428,8 @@ fn run_or_reuse(
     };
     let mut run_opts = opts.run.clone();
     run_opts.out_dir = dir.to_owned();
-    run_opts.resume = same_config && checkpoint::latest(dir).ok().flatten().is_some();
-    run_opts.force = !run_opts.resume;
+    run_opts.resume = resume;
+    run_opts.force = !resume;
     let outcome = run::train_on(loaded, &data, &run_opts)?;
     if let StopReason::Interrupted { .. } = outcome.summary.stop_reason {
         bail!(
@@ -280,5 +437,5 @@ fn run_or_reuse(
             dir.display()
         );
     }
-    Ok((outcome.summary, outcome.rows))
+    Ok(())
 }

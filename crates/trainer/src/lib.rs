@@ -17,3 +17,4 @@ pub mod report;
 pub mod run;
 pub mod rundir;
 pub mod stop;
+pub mod sweep;

@@ -1,8 +1,10 @@
 //! Progress display: an `indicatif` bar on a terminal, plain lines otherwise,
-//! nothing with `--quiet`.
+//! nothing with `--quiet`, and tagged lines for a parent process that draws the bars of
+//! several runs at once (`clr compare --jobs`).
 
+use std::cell::Cell;
 use std::io::IsTerminal;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
@@ -15,6 +17,22 @@ pub enum Mode {
     Plain,
     /// Nothing but errors.
     Quiet,
+    /// Messages as plain lines and, at most a few times a second, a [`PIPE_TAG`] line
+    /// `<tag><done> <end> <status>` for the parent that draws the bar.
+    Pipe,
+}
+
+/// The start of a progress line in [`Mode::Pipe`] (a control character no message starts
+/// with).
+pub const PIPE_TAG: &str = "\u{1}progress ";
+
+/// Parses a [`Mode::Pipe`] progress line into (done, end, status).
+pub fn parse_pipe(line: &str) -> Option<(u64, u64, &str)> {
+    let rest = line.strip_prefix(PIPE_TAG)?;
+    let mut parts = rest.splitn(3, ' ');
+    let done = parts.next()?.parse().ok()?;
+    let end = parts.next()?.parse().ok()?;
+    Some((done, end, parts.next().unwrap_or("")))
 }
 
 /// A snapshot of the loop for display.
@@ -46,6 +64,8 @@ impl Status {
 pub struct Reporter {
     bar: Option<ProgressBar>,
     plain: bool,
+    /// [`Mode::Pipe`]: when the last progress line went out.
+    pipe: Option<Cell<Option<Instant>>>,
     name: String,
 }
 
@@ -54,6 +74,7 @@ impl Reporter {
         let terminal = std::io::stderr().is_terminal();
         let (bar, plain) = match mode {
             Mode::Quiet => (None, false),
+            Mode::Pipe => (None, false),
             Mode::Plain => (None, true),
             Mode::Auto if !terminal => (None, true),
             Mode::Auto => {
@@ -74,6 +95,7 @@ impl Reporter {
         Self {
             bar,
             plain,
+            pipe: (mode == Mode::Pipe).then(|| Cell::new(None)),
             name: name.to_owned(),
         }
     }
@@ -83,6 +105,16 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.set_position(s.done);
             bar.set_message(s.line());
+        }
+        if let Some(last) = &self.pipe {
+            let now = Instant::now();
+            let due = last
+                .get()
+                .is_none_or(|t| now.duration_since(t) >= Duration::from_millis(250));
+            if due || s.done == s.end {
+                last.set(Some(now));
+                eprintln!("{PIPE_TAG}{} {} {}", s.done, s.end, s.line());
+            }
         }
     }
 
@@ -97,7 +129,7 @@ impl Reporter {
     pub fn message(&self, msg: &str) {
         match &self.bar {
             Some(bar) => bar.println(msg),
-            None if self.plain => eprintln!("{msg}"),
+            None if self.plain || self.pipe.is_some() => eprintln!("{msg}"),
             None => {}
         }
     }
@@ -106,5 +138,21 @@ impl Reporter {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipe_lines_parse_back() {
+        let line = format!("{PIPE_TAG}120 5000 ep 0.20 cyc 0 lr 1.000e-3");
+        assert_eq!(
+            parse_pipe(&line),
+            Some((120, 5000, "ep 0.20 cyc 0 lr 1.000e-3"))
+        );
+        assert_eq!(parse_pipe("mnist_mlp: sequence ..."), None);
+        assert_eq!(parse_pipe(&format!("{PIPE_TAG}x 5 y")), None);
     }
 }

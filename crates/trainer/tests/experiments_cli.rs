@@ -2,16 +2,7 @@
 
 mod common;
 
-use common::{clr, have_mnist, mnist_case, text, write, MNIST_MLP};
-
-const SMALL: [&str; 6] = [
-    "--set",
-    "data.train_limit=3000",
-    "--set",
-    "data.test_limit=2000",
-    "--set",
-    "model.hidden=[64]",
-];
+use common::{clr, have_mnist, mnist_case, text, write, MNIST_MLP, SMALL};
 
 #[test]
 fn range_test_writes_a_suggestion_that_trains() {

@@ -36,6 +36,9 @@ pub struct CommonRunArgs {
     /// default: the CLR_DATA_MIRROR environment variable.
     #[arg(long, value_name = "DIR|URL")]
     pub mirror: Option<String>,
+    /// Tagged progress lines for a parent `clr compare --jobs` that draws the bars.
+    #[arg(long, hide = true, conflicts_with_all = ["quiet", "plain"])]
+    pub progress_pipe: bool,
 }
 
 impl CommonRunArgs {
@@ -54,7 +57,9 @@ impl CommonRunArgs {
     }
 
     pub fn progress_mode(&self) -> progress::Mode {
-        if self.quiet {
+        if self.progress_pipe {
+            progress::Mode::Pipe
+        } else if self.quiet {
             progress::Mode::Quiet
         } else if self.plain {
             progress::Mode::Plain

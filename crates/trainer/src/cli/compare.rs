@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
-use crate::compare::{compare, CompareOptions};
+use crate::compare::{compare, plan, CompareOptions};
 
 use super::common::CommonRunArgs;
 
@@ -30,6 +30,19 @@ pub struct Args {
     /// wrote there are deleted).
     #[arg(long)]
     pub force: bool,
+    /// Runs at once, each in its own process with an equal share of the threads (results are
+    /// the same bit for bit as one at a time).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub jobs: usize,
+    /// Print the `clr train` command of every unfinished run, one per line, and train nothing:
+    /// for GNU parallel, `xargs -P` or a Slurm job array (scripts/slurm_array.sh). Running
+    /// the same `clr compare` afterwards collects the results.
+    #[arg(long, conflicts_with_all = ["report_only", "jobs"])]
+    pub plan: bool,
+    /// Train nothing: write the table and plots of the runs finished so far and name the
+    /// others.
+    #[arg(long, conflicts_with = "jobs")]
+    pub report_only: bool,
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
@@ -42,6 +55,7 @@ pub fn run(args: Args) -> Result<()> {
             "--target {t}: give a fraction in (0, 1], e.g. 0.98 for 98%"
         );
     }
+    anyhow::ensure!(args.jobs >= 1, "--jobs must be at least 1");
     args.common.init_threads()?;
     let run = args.common.run_options(args.out.clone());
     let opts = CompareOptions {
@@ -51,12 +65,38 @@ pub fn run(args: Args) -> Result<()> {
         out: args.out,
         overrides: args.set,
         force: args.force,
+        jobs: args.jobs,
+        report_only: args.report_only,
+        threads: args.common.threads,
+        exe: std::env::current_exe().context("locating the clr binary")?,
         run,
     };
+    if args.plan {
+        let plan = plan(&opts)?;
+        for line in &plan.lines {
+            println!("{line}");
+        }
+        eprintln!(
+            "{} of {} runs to train ({} finished); then run the same command without --plan \
+             to collect them",
+            plan.lines.len(),
+            plan.total,
+            plan.finished
+        );
+        return Ok(());
+    }
     let cmp = compare(&opts)?;
     println!("{}", cmp.markdown);
     for f in &cmp.files {
         println!("wrote {}", f.display());
+    }
+    if !cmp.missing.is_empty() {
+        eprintln!(
+            "not finished yet ({} of {}): {}",
+            cmp.missing.len(),
+            cmp.missing.len() + cmp.results.len(),
+            cmp.missing.join(", ")
+        );
     }
     Ok(())
 }

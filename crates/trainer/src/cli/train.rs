@@ -1,12 +1,14 @@
 //! `clr train`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
 
 use crate::config;
+use crate::metrics::Summary;
 use crate::run::{self, files, DIVERGENCE_HINT};
 use crate::stop::StopReason;
+use crate::sweep::{self, Prior};
 
 use super::common::{CommonRunArgs, RunDirArgs};
 
@@ -17,11 +19,16 @@ pub struct Args {
     #[arg(required_unless_present = "resume")]
     pub config: Option<PathBuf>,
     /// Continue the run in DIR from its latest checkpoint (uses DIR/config.toml).
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "set", "out", "force"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["config", "set", "out", "force", "reuse"])]
     pub resume: Option<PathBuf>,
     /// Override a config value: `section.key=value` (repeatable).
     #[arg(long, value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Reuse what --out holds of this config's run: report it if finished, resume it from its
+    /// checkpoint if interrupted, start it otherwise (the form `clr compare --plan` prints; a
+    /// run of another config is replaced only with --force).
+    #[arg(long, requires = "out")]
+    pub reuse: bool,
     #[command(flatten)]
     pub dir: RunDirArgs,
     #[command(flatten)]
@@ -47,30 +54,50 @@ pub fn run(args: Args) -> Result<()> {
         }
         (None, None) => bail!("give a config file or --resume DIR"),
     };
-    let mut opts = args.common.run_options(out);
+    let mut opts = args.common.run_options(out.clone());
     opts.resume = resume;
     opts.force = args.dir.force;
+    if args.reuse {
+        match sweep::prior(&loaded, &out)? {
+            Prior::Finished(run) => {
+                eprintln!(
+                    "{}: reusing the finished run in {}",
+                    loaded.name(),
+                    out.display()
+                );
+                return report(&run.0, &out);
+            }
+            Prior::Resumable => opts.resume = true,
+            Prior::Start => opts.force = true,
+            Prior::OtherConfig if args.dir.force => {}
+            Prior::OtherConfig => return Err(sweep::other_config_error(&out, &loaded)),
+        }
+    }
     let outcome = run::train(&loaded, &opts)?;
-    let s = &outcome.summary;
+    report(&outcome.summary, &outcome.out_dir)
+}
+
+/// Prints a run's result; an error for a run that diverged or was interrupted.
+fn report(s: &Summary, out_dir: &Path) -> Result<()> {
     match &s.stop_reason {
         StopReason::Diverged { .. } => {
             bail!(
                 "{}: {}; stopped cleanly, the last good checkpoint is in {}\nhint: {DIVERGENCE_HINT}",
                 s.name,
                 s.stop_reason,
-                outcome.out_dir.join("checkpoints").display()
+                out_dir.join("checkpoints").display()
             )
         }
         StopReason::Interrupted { .. } => bail!(
             "{}: {}; continue with `clr train --resume {}`",
             s.name,
             s.stop_reason,
-            outcome.out_dir.display()
+            out_dir.display()
         ),
         _ => {}
     }
     let pct = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |a| format!("{:.2}%", a * 100.0));
-    println!("run:            {} ({})", s.name, outcome.out_dir.display());
+    println!("run:            {} ({})", s.name, out_dir.display());
     println!("schedule:       {}", s.schedule);
     println!("stopped:        {}", s.stop_reason);
     println!("iterations:     {} ({:.2} epochs)", s.iterations, s.epochs);

@@ -60,6 +60,17 @@ pub fn mnist_case() -> Option<(tempfile::TempDir, PathBuf)> {
     Some((tmp, cfg))
 }
 
+/// `--set`s that make MNIST runs small: 3,000 train and 2,000 test images, one hidden
+/// layer of 64.
+pub const SMALL: [&str; 6] = [
+    "--set",
+    "data.train_limit=3000",
+    "--set",
+    "data.test_limit=2000",
+    "--set",
+    "model.hidden=[64]",
+];
+
 /// A small MNIST MLP config.
 pub const MNIST_MLP: &str = r#"
 seed = 7
