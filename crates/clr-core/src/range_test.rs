@@ -3,6 +3,7 @@
 
 /// Why a range test could not be analysed.
 #[derive(thiserror::Error, Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum RangeTestError {
     /// The two inputs have different lengths.
     #[error(

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// Everything that can go wrong when building, saving or loading a network or an optimizer.
 #[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
 pub enum NnError {
     /// A `[model]` table that does not describe a network.
     #[error("invalid model: {0}")]

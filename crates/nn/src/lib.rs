@@ -37,7 +37,7 @@ mod loss;
 mod model;
 pub mod optim;
 mod scalar;
-mod seed;
+pub mod seed;
 mod simd;
 pub mod spec;
 

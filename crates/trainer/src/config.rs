@@ -178,6 +178,7 @@ impl Default for CheckpointConfig {
 
 /// A configuration error: the file, the key, the offending value and what is allowed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ConfigError {
     #[error("cannot read config {path}")]
     Read {
@@ -195,6 +196,14 @@ pub enum ConfigError {
     },
     #[error("--set {arg}: {message}")]
     Override { arg: String, message: String },
+    /// The `[schedule]` table does not build; the schedule's own error is the source.
+    #[error("config {path}: [schedule] policy = \"{policy}\"")]
+    Schedule {
+        path: PathBuf,
+        policy: &'static str,
+        #[source]
+        source: clr_core::ScheduleError,
+    },
 }
 
 /// A config that has been read, overridden and validated.
@@ -614,7 +623,7 @@ pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
     // again with the real one.
     c.schedule
         .build(Some(1))
-        .map_err(|e| invalid(path, "schedule", c.schedule.policy_name(), &e.to_string()))?;
+        .map_err(|e| schedule_error(path, c, e))?;
     Ok(())
 }
 
@@ -626,7 +635,15 @@ pub fn build_schedule(
 ) -> Result<Schedule, ConfigError> {
     c.schedule
         .build(Some(iterations_per_epoch))
-        .map_err(|e| invalid(path, "schedule", c.schedule.policy_name(), &e.to_string()))
+        .map_err(|e| schedule_error(path, c, e))
+}
+
+fn schedule_error(path: &Path, c: &RunConfig, source: clr_core::ScheduleError) -> ConfigError {
+    ConfigError::Schedule {
+        path: path.to_owned(),
+        policy: c.schedule.policy_name(),
+        source,
+    }
 }
 
 /// The resolved config as TOML text (saved with every run).

@@ -146,6 +146,7 @@ pub fn to_csv(rows: &[Row]) -> String {
 
 /// Errors reading a metrics file.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MetricsError {
     #[error("cannot read {path}")]
     Read {

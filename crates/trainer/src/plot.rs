@@ -60,6 +60,7 @@ pub struct Figure {
 
 /// Why a figure could not be written.
 #[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
 pub enum PlotError {
     /// The output's extension is neither `svg` nor `png`.
     #[error("cannot plot to {path}: unsupported extension {ext:?}; allowed: .svg or .png")]

@@ -44,10 +44,20 @@ pub struct RangeOptions {
     pub cycles: u64,
 }
 
+/// One evaluation of the sweep: a row of `range_test.csv`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RangePoint {
+    pub iteration: u64,
+    pub lr: f64,
+    /// Smoothed training loss.
+    pub train_loss: f64,
+    pub test_accuracy: f64,
+}
+
 /// What a range test found.
 #[derive(Debug, Clone)]
 pub struct RangeOutcome {
-    pub points: Vec<(u64, f64, f64, f64)>,
+    pub points: Vec<RangePoint>,
     pub accuracy: Result<Suggestion, String>,
     pub loss: Result<LossSuggestion, String>,
     pub suggested_toml: Option<String>,
@@ -140,22 +150,33 @@ pub fn range_test(
     opts.stop_on_loss_ratio = Some(o.stop_factor);
     let outcome = run::train_in(&sweep, &data, &opts, &dir)?;
 
-    let points: Vec<(u64, f64, f64, f64)> = outcome
+    let points: Vec<RangePoint> = outcome
         .rows
         .iter()
-        .filter_map(|r: &Row| Some((r.iteration, r.lr, r.train_loss, r.test_accuracy?)))
-        .filter(|p| p.2.is_finite())
+        .filter_map(|r: &Row| {
+            Some(RangePoint {
+                iteration: r.iteration,
+                lr: r.lr,
+                train_loss: r.train_loss,
+                test_accuracy: r.test_accuracy?,
+            })
+        })
+        .filter(|p| p.train_loss.is_finite())
         .collect();
-    let lrs: Vec<f64> = points.iter().map(|p| p.1).collect();
-    let accs: Vec<f64> = points.iter().map(|p| p.3).collect();
-    let losses: Vec<f64> = points.iter().map(|p| p.2).collect();
+    let lrs: Vec<f64> = points.iter().map(|p| p.lr).collect();
+    let accs: Vec<f64> = points.iter().map(|p| p.test_accuracy).collect();
+    let losses: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
     let accuracy = clr_core::suggest_from_accuracy(&lrs, &accs).map_err(|e| e.to_string());
     let loss = clr_core::suggest_from_loss(&lrs, &losses).map_err(|e| e.to_string());
 
     let out = &run_opts.out_dir;
     let mut csv = String::from("iteration,lr,train_loss,test_accuracy\n");
     for p in &points {
-        let _ = writeln!(csv, "{},{},{},{}", p.0, p.1, p.2, p.3);
+        let _ = writeln!(
+            csv,
+            "{},{},{},{}",
+            p.iteration, p.lr, p.train_loss, p.test_accuracy
+        );
     }
     let csv_path = out.join("range_test.csv");
     write_atomic(&csv_path, csv.as_bytes())
@@ -221,7 +242,7 @@ pub fn range_test(
                 y_label: "test accuracy (%)".into(),
                 series: vec![Series {
                     label: "test accuracy".into(),
-                    points: points.iter().map(|p| (p.1, 100.0 * p.3)).collect(),
+                    points: points.iter().map(|p| (p.lr, 100.0 * p.test_accuracy)).collect(),
                 }],
                 log_y: false,
                 markers: markers.clone(),
@@ -230,7 +251,7 @@ pub fn range_test(
                 y_label: "training loss".into(),
                 series: vec![Series {
                     label: "training loss".into(),
-                    points: points.iter().map(|p| (p.1, p.2)).collect(),
+                    points: points.iter().map(|p| (p.lr, p.train_loss)).collect(),
                 }],
                 log_y: false,
                 markers,

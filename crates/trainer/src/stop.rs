@@ -79,6 +79,7 @@ pub struct Plan {
 
 /// Errors in planning a run's length.
 #[derive(Debug, thiserror::Error, PartialEq)]
+#[non_exhaustive]
 pub enum PlanError {
     #[error("`stop.{key}` needs a cyclic schedule (policy `{policy}` has no cycles)")]
     NotCyclic { key: &'static str, policy: String },

@@ -681,7 +681,15 @@ fn cycles_longer_than_64_bits_are_errors_not_a_division_by_zero() {
     std::fs::write(&cfg, text).unwrap();
     config::load(&cfg, &[]).unwrap();
     let sets = ["schedule.step_size_down_epochs=5e296".to_owned()];
-    let e = config::load(&cfg, &sets).unwrap_err().to_string();
+    let e = config::load(&cfg, &sets).unwrap_err();
+    // The message with its sources, as `clr` prints it.
+    let mut msg = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        msg = format!("{msg}: {s}");
+        source = s.source();
+    }
+    let e = msg;
     assert!(
         e.contains("`step_size_down_epochs` = 5000") && e.contains("fewer than 2^64 iterations"),
         "{e}"

@@ -3,6 +3,7 @@
 /// Why a schedule configuration was rejected. Every variant names the offending key and value
 /// and says what is allowed.
 #[derive(thiserror::Error, Debug, Clone, PartialEq)]
+#[non_exhaustive]
 pub enum ScheduleError {
     /// A key the policy needs is missing.
     #[error("policy `{policy}` needs the key `{key}`")]

@@ -98,14 +98,6 @@ impl Split {
     }
 }
 
-/// SplitMix64 finalizer: spreads nearby seeds over the whole state space.
-fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// Deterministic permutation of `0..n` for `(seed, epoch)`: a Fisher-Yates
 /// shuffle driven by PCG-64 seeded from a SplitMix64 mix of both, so the
 /// same run seed replays the same order every epoch and a resumed run
@@ -130,6 +122,7 @@ fn splitmix64(mut z: u64) -> u64 {
 /// assert_eq!(x[[1, 0, 0, 0]], order[1] as f32);
 /// ```
 pub fn epoch_order(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    use nn::seed::splitmix64;
     let state = (u128::from(splitmix64(seed)) << 64) | u128::from(splitmix64(!epoch ^ seed));
     let mut rng = Pcg64::new(state, 0x0a02_bdbf_7bb3_c0a7_ac28_fa16_a64a_bf96);
     let mut order: Vec<usize> = (0..n).collect();

@@ -48,6 +48,7 @@ fn list(attempts: &[SourceFailure]) -> String {
 
 /// Errors while fetching, verifying or loading a dataset.
 #[derive(thiserror::Error, Debug)]
+#[non_exhaustive]
 pub enum DataError {
     /// A dataset name that is not one of the known ones.
     #[error(

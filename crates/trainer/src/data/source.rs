@@ -40,6 +40,7 @@ pub struct Source {
 
 /// Why a file could not be opened at a source.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum OpenError {
     /// The source answered but does not have the file.
     NotFound(String),
