@@ -478,8 +478,9 @@ impl<T: Real> Net<T> {
         n
     }
 
-    /// Checks the batch, loads it and runs every layer forward; returns the batch size.
-    fn forward(&mut self, x: ArrayView4<T>, labels: &[u8], mode: Mode) -> usize {
+    /// Checks the batch and its labels, loads it and runs every layer forward; returns the
+    /// batch size.
+    fn forward_labelled(&mut self, x: ArrayView4<T>, labels: &[u8], mode: Mode) -> usize {
         let n = x.shape()[0];
         assert_eq!(
             labels.len(),
@@ -487,6 +488,12 @@ impl<T: Real> Net<T> {
             "{} labels for a batch of {n}",
             labels.len()
         );
+        self.forward_mode(x, mode)
+    }
+
+    /// Loads the batch and runs every layer forward; returns the batch size.
+    fn forward_mode(&mut self, x: ArrayView4<T>, mode: Mode) -> usize {
+        let n = x.shape()[0];
         if n == 0 {
             // Nothing to do; batch norm would otherwise divide by zero.
             return 0;
@@ -514,7 +521,7 @@ impl<T: Real> Net<T> {
         labels: &[u8],
         dropout_seed: u64,
     ) -> BatchStats {
-        let n = self.forward(x, labels, Mode::Train { seed: dropout_seed });
+        let n = self.forward_labelled(x, labels, Mode::Train { seed: dropout_seed });
         if n == 0 {
             return BatchStats::default();
         }
@@ -539,7 +546,7 @@ impl<T: Real> Net<T> {
     /// # Panics
     /// As [`Net::forward_backward`].
     pub fn evaluate(&mut self, x: ArrayView4<T>, labels: &[u8]) -> BatchStats {
-        let n = self.forward(x, labels, Mode::Eval);
+        let n = self.forward_labelled(x, labels, Mode::Eval);
         let last = self.layers.len();
         softmax_cross_entropy(
             &self.acts[last][..n * self.classes],
@@ -547,6 +554,44 @@ impl<T: Real> Net<T> {
             self.classes,
             None,
         )
+    }
+
+    /// Inference: the eval-mode forward pass of `x` (dropout off, batch-norm running
+    /// statistics) without labels or loss. Returns the logits, `n x num_classes` row-major.
+    /// Allocates nothing once a batch at least this large has been seen.
+    ///
+    /// ```
+    /// use ndarray::Array4;
+    /// use nn::{ModelSpec, Network};
+    ///
+    /// let spec: ModelSpec = toml::from_str("preset = \"mlp\"\nhidden = [16]").unwrap();
+    /// let mut net = Network::new(&spec, [1, 4, 4], 3, 7).unwrap();
+    /// let logits = net.forward(Array4::zeros((2, 1, 4, 4)).view());
+    /// assert_eq!(logits.len(), 2 * 3);
+    /// ```
+    ///
+    /// # Panics
+    /// If `x` is not `(n, c, h, w)` with the network's input shape.
+    pub fn forward(&mut self, x: ArrayView4<T>) -> &[T] {
+        let n = self.forward_mode(x, Mode::Eval);
+        self.logits(n)
+    }
+
+    /// Predicted classes (the argmax of [`forward`](Self::forward)'s logits) of a batch.
+    pub fn predict(&mut self, x: ArrayView4<T>) -> Vec<usize> {
+        let classes = self.classes;
+        self.forward(x)
+            .chunks_exact(classes)
+            .map(|row| {
+                let mut best = 0;
+                for (k, v) in row.iter().enumerate() {
+                    if *v > row[best] {
+                        best = k;
+                    }
+                }
+                best
+            })
+            .collect()
     }
 
     /// Logits of the last `forward_backward`/`evaluate` call, `n x num_classes` row-major.

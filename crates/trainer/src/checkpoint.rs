@@ -10,7 +10,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use nn::{Network, Optimizer};
 use serde::{Deserialize, Serialize};
 
@@ -128,4 +128,51 @@ pub fn load(ckpt: &Path, net: &mut Network, opt: &mut Optimizer) -> Result<LoopS
     opt.load(&ckpt.join("optimizer.safetensors"))
         .with_context(|| format!("loading optimizer state from {}", ckpt.display()))?;
     Ok(state)
+}
+/// A checkpoint can continue this config only if it belongs to the same schedule and model
+/// and has not gone past the planned end.
+pub fn check_resumable(
+    st: &LoopState,
+    (schedule, model): &(String, String),
+    end: u64,
+    ckpt: &Path,
+    config: &Path,
+) -> Result<()> {
+    let changed = |what: &str, then: &str, now: &str| {
+        anyhow::anyhow!(
+            "cannot resume from {}: it was written for {what} `{then}`, but {} now gives `{now}`; \
+             restore the config, or start a new run with --force",
+            ckpt.display(),
+            config.display()
+        )
+    };
+    if !st.schedule.is_empty() && st.schedule != *schedule {
+        return Err(changed("the schedule", &st.schedule, schedule));
+    }
+    if !st.model.is_empty() && st.model != *model {
+        // Name the first layer line that differs.
+        let mut then = st.model.lines();
+        let mut now = model.lines();
+        let (a, b) = loop {
+            match (then.next(), now.next()) {
+                (Some(a), Some(b)) if a == b => continue,
+                (a, b) => break (a.unwrap_or("(none)"), b.unwrap_or("(none)")),
+            }
+        };
+        return Err(changed(
+            "the model",
+            a.split_whitespace().collect::<Vec<_>>().join(" ").as_str(),
+            b.split_whitespace().collect::<Vec<_>>().join(" ").as_str(),
+        ));
+    }
+    if st.iteration > end {
+        bail!(
+            "cannot resume from {}: its iteration {} is past the run's planned end {end} \
+             (the length in {} was shortened); restore the length, or start a new run with --force",
+            ckpt.display(),
+            st.iteration,
+            config.display()
+        );
+    }
+    Ok(())
 }

@@ -87,7 +87,7 @@ fn result_of(
         policy: summary.policy.clone(),
         lr_range: schedule.map_or_else(
             || "-".to_owned(),
-            |s| run::lr_range_label(s, summary.iterations),
+            |s| report::lr_range_label(s, summary.iterations),
         ),
         seed: summary.seed,
         iterations: summary.iterations,

@@ -6,6 +6,7 @@ pub mod cli;
 pub mod compare;
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod figures;
 pub mod fsutil;
 pub mod memory;

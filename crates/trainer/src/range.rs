@@ -15,7 +15,7 @@ use crate::metrics::Row;
 use crate::plot::{Figure, Panel, Series};
 use crate::run::{self, RunOptions};
 use crate::rundir::{Existing, RunDir};
-use crate::stop::StopReason;
+use crate::stop::{Rule, StopReason};
 
 /// How the LR rises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -147,7 +147,9 @@ pub fn range_test(
     c.checkpoint.every = 0;
     c.checkpoint.at_cycle_end = false;
     let mut opts = run_opts.clone();
-    opts.stop_on_loss_ratio = Some(o.stop_factor);
+    opts.extra_rules.push(Rule::LossExploded {
+        ratio: o.stop_factor,
+    });
     let outcome = run::train_in(&sweep, &data, &opts, &dir)?;
 
     let points: Vec<RangePoint> = outcome
@@ -242,7 +244,10 @@ pub fn range_test(
                 y_label: "test accuracy (%)".into(),
                 series: vec![Series {
                     label: "test accuracy".into(),
-                    points: points.iter().map(|p| (p.lr, 100.0 * p.test_accuracy)).collect(),
+                    points: points
+                        .iter()
+                        .map(|p| (p.lr, 100.0 * p.test_accuracy))
+                        .collect(),
                 }],
                 log_y: false,
                 markers: markers.clone(),

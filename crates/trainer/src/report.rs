@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use clr_core::Schedule;
+
 use crate::metrics::{opt, Row};
 
 /// One finished run as the comparison sees it.
@@ -193,9 +195,72 @@ pub fn runs_csv(results: &[RunResult], target: Option<f64>) -> String {
     s
 }
 
+/// A short label for the lowest and highest rate `schedule` gives over a run of `iterations`
+/// (over all time when `iterations` is 0): an exp decay of 70,000 iterations is labelled
+/// `0.0000149946-0.001`, not `0-0.001`.
+pub fn lr_range_label(schedule: &Schedule, iterations: u64) -> String {
+    let (lo, hi) = if iterations == 0 {
+        schedule.lr_bounds()
+    } else {
+        (0..iterations)
+            .map(|t| schedule.lr(t))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), lr| {
+                (lo.min(lr), hi.max(lr))
+            })
+    };
+    if (hi - lo).abs() <= f64::EPSILON * hi.abs() {
+        short(lo)
+    } else {
+        format!("{}-{}", short(lo), short(hi))
+    }
+}
+
+/// `x` to 6 significant digits, without trailing zeros: `0.001 * 0.1 * 0.1` prints as `0.00001`,
+/// not `0.000010000000000000003`.
+fn short(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() {
+        return format!("{x}");
+    }
+    let decimals = (5 - x.abs().log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_owned()
+    } else {
+        s
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lr_labels_are_short() {
+        for (x, want) in [
+            (0.001 * 0.1 * 0.1, "0.00001"),
+            (0.006, "0.006"),
+            (0.0031234567, "0.00312346"),
+            (1.5, "1.5"),
+            (250.0, "250"),
+            (0.0, "0"),
+        ] {
+            assert_eq!(short(x), want, "{x}");
+        }
+    }
+
+    #[test]
+    fn lr_range_labels_cover_the_run() {
+        use clr_core::schedule::{Caffe, CaffeRule, Cyclic, Scale};
+        let exp = Schedule::from(Caffe::new(0.001, CaffeRule::Exp { gamma: 0.99994 }).unwrap());
+        // lr(69,999) = 0.001 * 0.99994^69999
+        assert_eq!(lr_range_label(&exp, 70_000), "0.0000149946-0.001");
+        assert_eq!(lr_range_label(&exp, 0), "0-0.001");
+        let tri = Schedule::from(Cyclic::new(0.001, 0.006, 2000, Scale::Constant).unwrap());
+        assert_eq!(lr_range_label(&tri, 25_000), "0.001-0.006");
+        assert_eq!(lr_range_label(&tri, 1000), "0.001-0.0034975"); // 0.001 + 0.005 * 999 / 2000
+        let fixed = Schedule::from(Caffe::new(0.01, CaffeRule::Fixed).unwrap());
+        assert_eq!(lr_range_label(&fixed, 500), "0.01");
+    }
 
     fn row(iteration: u64, acc: Option<f64>) -> Row {
         Row {

@@ -1,5 +1,5 @@
-//! When a run stops: its planned length (rounded to a cycle end when asked)
-//! and the reasons it may stop earlier.
+//! When a run stops: its planned length (rounded to a cycle end when asked, [`plan`]) and
+//! the rules that may stop it earlier ([`Rule`], checked in order by [`Rules`]).
 
 use std::fmt;
 
@@ -172,6 +172,120 @@ pub fn end_of_cycle(schedule: &Schedule, k: u64) -> Option<u64> {
         }
     }
     Some(lo)
+}
+
+/// A rule that can end a run before its planned end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rule {
+    /// The training loss became NaN or infinite (always on).
+    Diverged,
+    /// Test accuracy reached `target` (`stop.stop_at_target`).
+    Target { target: f64 },
+    /// Test accuracy rose by less than `threshold` since the previous cycle end
+    /// (`stop.min_improvement`, checked at cycle ends).
+    Plateau { threshold: f64 },
+    /// The smoothed training loss exceeded `ratio` times its minimum so far (the range
+    /// test's end of the sweep).
+    LossExploded { ratio: f64 },
+}
+
+/// What the loop reports to the rules.
+#[derive(Debug, Clone, Copy)]
+pub enum Event {
+    /// Update `iteration` (0-based) gave this mean batch loss.
+    Step { iteration: u64, loss: f64 },
+    /// The test split was evaluated after `iteration` updates.
+    Evaluated {
+        iteration: u64,
+        accuracy: f64,
+        cycle_end: bool,
+    },
+    /// A metrics row was logged after `iteration` updates.
+    Logged { iteration: u64, smoothed_loss: f64 },
+}
+
+/// The rules of a run, checked in order; the first that fires names the reason.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    rules: Vec<Rule>,
+    /// The smallest smoothed loss logged so far (for [`Rule::LossExploded`]).
+    min_loss: f64,
+}
+
+impl Rules {
+    /// [`Rule::Diverged`] plus the rules `stop` asks for, then `extra`.
+    pub fn new(stop: &StopConfig, extra: &[Rule]) -> Self {
+        let mut rules = vec![Rule::Diverged];
+        if let (Some(target), true) = (stop.target_accuracy, stop.stop_at_target) {
+            rules.push(Rule::Target { target });
+        }
+        if let Some(threshold) = stop.min_improvement {
+            rules.push(Rule::Plateau { threshold });
+        }
+        rules.extend_from_slice(extra);
+        Self {
+            rules,
+            min_loss: f64::INFINITY,
+        }
+    }
+
+    /// The reason to stop after `event`, if a rule fires. Every rule sees every event (the
+    /// plateau tracker records each cycle end even when an earlier rule fires).
+    pub fn check(&mut self, event: Event, plateau: &mut PlateauTracker) -> Option<StopReason> {
+        if let Event::Logged { smoothed_loss, .. } = event {
+            self.min_loss = self.min_loss.min(smoothed_loss);
+        }
+        let mut reason = None;
+        for rule in &self.rules {
+            let fired = match (*rule, event) {
+                (Rule::Diverged, Event::Step { iteration, loss }) if !loss.is_finite() => {
+                    Some(StopReason::Diverged { iteration, loss })
+                }
+                (
+                    Rule::Target { target },
+                    Event::Evaluated {
+                        iteration,
+                        accuracy,
+                        ..
+                    },
+                ) if accuracy >= target => Some(StopReason::Target {
+                    iteration,
+                    accuracy,
+                    target,
+                }),
+                (
+                    Rule::Plateau { threshold },
+                    Event::Evaluated {
+                        iteration,
+                        accuracy,
+                        cycle_end: true,
+                    },
+                ) => plateau
+                    .at_cycle_end(accuracy, threshold)
+                    .map(|gain| StopReason::Plateau {
+                        iteration,
+                        gain,
+                        threshold,
+                    }),
+                (
+                    Rule::LossExploded { ratio },
+                    Event::Logged {
+                        iteration,
+                        smoothed_loss,
+                    },
+                ) if smoothed_loss > ratio * self.min_loss => Some(StopReason::LossExploded {
+                    iteration,
+                    loss: smoothed_loss,
+                    min_loss: self.min_loss,
+                }),
+                _ => None,
+            };
+            if reason.is_none() {
+                reason = fired;
+            }
+        }
+        reason
+    }
 }
 
 /// Tracks test accuracy at cycle ends for the plateau rule.
@@ -387,5 +501,73 @@ mod tests {
         let g = t.at_cycle_end(0.9505, 0.001).unwrap();
         assert!((g - 0.0005).abs() < 1e-12);
         assert!(t.at_cycle_end(0.94, 0.001).unwrap() < 0.0);
+    }
+
+    fn stop_config(target: Option<f64>, at_target: bool, min_gain: Option<f64>) -> StopConfig {
+        StopConfig {
+            target_accuracy: target,
+            stop_at_target: at_target,
+            min_improvement: min_gain,
+            ..StopConfig::default()
+        }
+    }
+
+    #[test]
+    fn rules_fire_on_their_events_and_the_first_names_the_reason() {
+        let mut plateau = PlateauTracker::default();
+        let mut rules = Rules::new(
+            &stop_config(Some(0.9), true, Some(0.01)),
+            &[Rule::LossExploded { ratio: 4.0 }],
+        );
+        let eval = |iteration, accuracy, cycle_end| Event::Evaluated {
+            iteration,
+            accuracy,
+            cycle_end,
+        };
+        let step = |loss| Event::Step { iteration: 3, loss };
+        assert_eq!(rules.check(step(2.0), &mut plateau), None);
+        assert!(matches!(
+            rules.check(step(f64::NAN), &mut plateau),
+            Some(StopReason::Diverged { iteration: 3, .. })
+        ));
+        // The first cycle end only records; mid-cycle evaluations do not count.
+        assert_eq!(rules.check(eval(100, 0.5, true), &mut plateau), None);
+        assert_eq!(rules.check(eval(150, 0.2, false), &mut plateau), None);
+        assert!(matches!(
+            rules.check(eval(200, 0.505, true), &mut plateau),
+            Some(StopReason::Plateau { iteration: 200, .. })
+        ));
+        // Target and plateau at once: the target, listed first, is the reason.
+        assert!(matches!(
+            rules.check(eval(300, 0.95, true), &mut plateau),
+            Some(StopReason::Target { iteration: 300, .. })
+        ));
+        let log = |iteration, smoothed_loss| Event::Logged {
+            iteration,
+            smoothed_loss,
+        };
+        assert_eq!(rules.check(log(10, 2.0), &mut plateau), None);
+        assert_eq!(rules.check(log(20, 0.5), &mut plateau), None);
+        assert_eq!(rules.check(log(30, 2.0), &mut plateau), None);
+        assert_eq!(
+            rules.check(log(40, 2.5), &mut plateau),
+            Some(StopReason::LossExploded {
+                iteration: 40,
+                loss: 2.5,
+                min_loss: 0.5
+            })
+        );
+    }
+
+    #[test]
+    fn a_target_without_stop_at_target_only_records() {
+        let mut plateau = PlateauTracker::default();
+        let mut rules = Rules::new(&stop_config(Some(0.5), false, None), &[]);
+        let e = Event::Evaluated {
+            iteration: 1,
+            accuracy: 0.9,
+            cycle_end: true,
+        };
+        assert_eq!(rules.check(e, &mut plateau), None);
     }
 }

@@ -6,7 +6,7 @@
 //! - [`load`] reads them (never fetching), checks every header and that
 //!   both splits hold images of every class, carves the validation split,
 //!   applies the configured preprocessing.
-//! - [`Split::fill_batch`] and [`epoch_order`] feed the training loop.
+//! - [`Sampler`] (on [`epoch_order`] and [`Split::fill_batch`]) feeds the training loop.
 
 mod access;
 mod batch;
@@ -17,6 +17,7 @@ mod error;
 mod fetch;
 mod idx;
 mod preprocess;
+mod sampler;
 mod source;
 
 pub use batch::{epoch_order, Split};
@@ -27,6 +28,7 @@ pub use dataset::{from_raw, load, load_raw, Dataset, RawDataset, RawSplit, Store
 pub use error::{Access, DataError, SourceFailure};
 pub use fetch::{ensure_available, fetch, fetch_from, is_present, Expect, Fetched};
 pub use preprocess::Fitted;
+pub use sampler::Sampler;
 pub use source::{Location, OpenError, Opened, Source, MIRROR_ENV, SYSTEM_FASHION_MNIST};
 
 /// File names and layout constants, for tools and tests that build or
