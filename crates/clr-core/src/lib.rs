@@ -13,6 +13,8 @@
 //! assert_eq!(s.describe(), "triangular2 0.001-0.006 step 2000");
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod range_test;
 pub mod schedule;
 

@@ -26,6 +26,8 @@
 //! do not depend on the number of rayon threads: work is split in fixed chunks and partial
 //! sums are reduced in a fixed order.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 mod error;
 pub mod footprint;

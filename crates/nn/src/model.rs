@@ -170,24 +170,7 @@ pub(crate) fn build_layers<T: Real>(
                     kind: "conv2d",
                     message,
                 };
-                if *out_channels == 0 || *kernel == 0 || *stride == 0 {
-                    return Err(bad(format!("out_channels {out_channels}, kernel {kernel} and stride {stride} must be >= 1")));
-                }
-                if dims.h + 2 * pad < *kernel || dims.w + 2 * pad < *kernel {
-                    return Err(bad(format!(
-                        "kernel {kernel} larger than the padded input {}x{} (pad {pad})",
-                        dims.h, dims.w
-                    )));
-                }
-                let g = ConvGeom {
-                    inp: dims,
-                    out_c: *out_channels,
-                    kernel: *kernel,
-                    stride: *stride,
-                    pad: *pad,
-                    oh: (dims.h + 2 * pad - kernel) / stride + 1,
-                    ow: (dims.w + 2 * pad - kernel) / stride + 1,
-                };
+                let g = ConvGeom::new(dims, *out_channels, *kernel, *stride, *pad).map_err(bad)?;
                 let kk = kernel * kernel;
                 let [w, bias] = b.weight_and_bias(
                     &name,

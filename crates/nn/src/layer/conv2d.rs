@@ -30,6 +30,45 @@ pub(crate) struct ConvGeom {
 }
 
 impl ConvGeom {
+    /// The geometry of a `kernel x kernel` convolution of `inp` to `out_c` channels with
+    /// `stride` and zero padding `pad` on every side; computes the output size
+    /// `(size + 2 * pad - kernel) / stride + 1`.
+    ///
+    /// # Errors
+    /// A zero count, a kernel larger than the padded input, or sizes that overflow.
+    pub fn new(
+        inp: Dims,
+        out_c: usize,
+        kernel: usize,
+        stride: usize,
+        pad: usize,
+    ) -> Result<Self, String> {
+        if out_c == 0 || kernel == 0 || stride == 0 {
+            return Err(format!(
+                "out_channels {out_c}, kernel {kernel} and stride {stride} must be >= 1"
+            ));
+        }
+        let out = |size: usize| {
+            let padded = pad.checked_mul(2).and_then(|p| p.checked_add(size));
+            match padded {
+                Some(p) if p >= kernel => Ok((p - kernel) / stride + 1),
+                _ => Err(format!(
+                    "kernel {kernel} larger than the padded input {}x{} (pad {pad})",
+                    inp.h, inp.w
+                )),
+            }
+        };
+        Ok(Self {
+            inp,
+            out_c,
+            kernel,
+            stride,
+            pad,
+            oh: out(inp.h)?,
+            ow: out(inp.w)?,
+        })
+    }
+
     fn k(&self) -> usize {
         self.kernel * self.kernel * self.inp.c
     }

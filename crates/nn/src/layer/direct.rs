@@ -321,15 +321,7 @@ mod tests {
             (1, 8, 8, 20, 5, 1, 0),
             (20, 6, 7, 50, 3, 1, 1),
         ] {
-            let g = ConvGeom {
-                inp: Dims { c, h, w },
-                out_c: oc,
-                kernel: k,
-                stride: s,
-                pad: p,
-                oh: (h + 2 * p - k) / s + 1,
-                ow: (w + 2 * p - k) / s + 1,
-            };
+            let g = ConvGeom::new(Dims { c, h, w }, oc, k, s, p).unwrap();
             let mut vals =
                 |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
             // Weights and bias with room for every tile shape's padding.

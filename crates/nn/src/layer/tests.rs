@@ -99,15 +99,7 @@ fn conv(
     seed: u64,
 ) -> Conv2d<f64> {
     let mut rng = Pcg64Mcg::seed_from_u64(seed);
-    let g = ConvGeom {
-        inp,
-        out_c,
-        kernel,
-        stride,
-        pad,
-        oh: (inp.h + 2 * pad - kernel) / stride + 1,
-        ow: (inp.w + 2 * pad - kernel) / stride + 1,
-    };
+    let g = ConvGeom::new(inp, out_c, kernel, stride, pad).unwrap();
     let w = param("weight", &[out_c, kernel, kernel, inp.c], &mut rng);
     let b = param("bias", &[out_c], &mut rng);
     // im2col + GEMM on every CPU; the direct-convolution tests opt in.
@@ -329,15 +321,12 @@ fn conv_matches_naive_reference() {
     let x = rand_vec(n * inp.len(), &mut rng);
     let mut y = vec![0.0; n * l.out_dims().len()];
     l.forward(n, &x, &mut y, Mode::Eval);
-    let g = ConvGeom {
-        inp,
-        out_c: 5,
-        kernel: 5,
-        stride: 2,
-        pad: 2,
-        oh: 6,
-        ow: 5,
-    };
+    let g = ConvGeom::new(inp, 5, 5, 2, 2).unwrap();
+    assert_eq!(
+        (g.oh, g.ow),
+        (6, 5),
+        "(11 + 4 - 5) / 2 + 1, (9 + 4 - 5) / 2 + 1"
+    );
     let reference = naive_conv(&g, n, &x, l.params()[0].v(), l.params()[1].v());
     for (a, b) in y.iter().zip(&reference) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
