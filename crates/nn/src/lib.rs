@@ -46,7 +46,7 @@ pub mod spec;
 pub use error::NnError;
 pub use footprint::{footprint, Footprint};
 pub use init::{InitSpec, VarianceNorm};
-pub use layer::Dims;
+pub use layer::{Dims, Layer, Mode, Param};
 pub use loss::BatchStats;
 pub use model::{Net, Network};
 pub use optim::{Optimizer, OptimizerSpec, SgdConvention};

@@ -368,16 +368,114 @@ impl<T: Real> Net<T> {
             h: input_chw[1],
             w: input_chw[2],
         };
-        let (layers, names, dims) = build_layers::<T>(&specs, input, seed)?;
+        let (layers, names, _) = build_layers::<T>(&specs, input, seed)?;
+        Self::assemble(input, layers, names, num_classes)
+    }
+
+    /// A network of `layers` (named) for inputs of `input_chw`: the layers of
+    /// [`into_layers`](Self::into_layers) with layers of your own (any type implementing
+    /// [`Layer`]) inserted. The number of classes is the last layer's output size.
+    ///
+    /// ```
+    /// use nn::{Dims, Layer, Mode, ModelSpec, Network};
+    ///
+    /// /// Doubles its input.
+    /// struct Double(Dims);
+    /// impl Layer<f32> for Double {
+    ///     fn kind(&self) -> &'static str { "double" }
+    ///     fn in_dims(&self) -> Dims { self.0 }
+    ///     fn out_dims(&self) -> Dims { self.0 }
+    ///     fn forward(&mut self, _n: usize, x: &[f32], y: &mut [f32], _mode: Mode) {
+    ///         y.iter_mut().zip(x).for_each(|(y, x)| *y = 2.0 * x);
+    ///     }
+    ///     fn backward(&mut self, _n: usize, _x: &[f32], _y: &[f32], dy: &[f32], dx: Option<&mut [f32]>) {
+    ///         if let Some(dx) = dx {
+    ///             dx.iter_mut().zip(dy).for_each(|(dx, dy)| *dx = 2.0 * dy);
+    ///         }
+    ///     }
+    /// }
+    ///
+    /// let spec: ModelSpec = toml::from_str("preset = \"mlp\"\nhidden = [8]").unwrap();
+    /// let mut layers = Network::new(&spec, [1, 4, 4], 3, 7).unwrap().into_layers();
+    /// let out = layers.last().unwrap().1.out_dims();
+    /// layers.push(("double".into(), Box::new(Double(out))));
+    /// let mut net = Network::from_layers([1, 4, 4], layers).unwrap();
+    /// assert_eq!(net.num_classes(), 3);
+    /// # let x = ndarray::Array4::from_elem((2, 1, 4, 4), 0.5f32);
+    /// # assert_eq!(net.forward(x.view()).len(), 6);
+    /// ```
+    ///
+    /// # Errors
+    /// [`NnError::InvalidModel`] for no layers, a layer whose input shape is not the previous
+    /// layer's output (or the network input), or a last layer whose output is not flat.
+    pub fn from_layers(
+        input_chw: [usize; 3],
+        layers: Vec<(String, Box<dyn Layer<T>>)>,
+    ) -> Result<Self, NnError> {
+        let input = Dims {
+            c: input_chw[0],
+            h: input_chw[1],
+            w: input_chw[2],
+        };
+        let classes = match layers.last() {
+            Some((_, l)) if l.out_dims().is_flat() => l.out_dims().c,
+            Some((name, l)) => {
+                let d = l.out_dims();
+                return Err(NnError::InvalidModel(format!(
+                    "the last layer `{name}` outputs {}x{}x{} values per sample; it must output a flat vector of class scores",
+                    d.c, d.h, d.w
+                )));
+            }
+            None => {
+                return Err(NnError::InvalidModel(
+                    "a network needs at least one layer".into(),
+                ))
+            }
+        };
+        let (names, layers) = layers.into_iter().unzip();
+        Self::assemble(input, layers, names, classes)
+    }
+
+    /// The network's layers with their names, to rebuild it with
+    /// [`from_layers`](Self::from_layers).
+    pub fn into_layers(self) -> Vec<(String, Box<dyn Layer<T>>)> {
+        self.names.into_iter().zip(self.layers).collect()
+    }
+
+    /// Checks that the layers chain from `input` to `classes` outputs and allocates nothing
+    /// yet (buffers grow with the first batch).
+    fn assemble(
+        input: Dims,
+        layers: Vec<Box<dyn Layer<T>>>,
+        names: Vec<String>,
+        classes: usize,
+    ) -> Result<Self, NnError> {
+        let mut dims = input;
+        for (name, l) in names.iter().zip(&layers) {
+            let want = l.in_dims();
+            if want != dims {
+                return Err(NnError::InvalidModel(format!(
+                    "layer `{name}` ({}) takes {}x{}x{} values per sample but gets {}x{}x{}",
+                    l.kind(),
+                    want.c,
+                    want.h,
+                    want.w,
+                    dims.c,
+                    dims.h,
+                    dims.w
+                )));
+            }
+            dims = l.out_dims();
+        }
         if dims
             != (Dims {
-                c: num_classes,
+                c: classes,
                 h: 1,
                 w: 1,
             })
         {
             return Err(NnError::InvalidModel(format!(
-                "the last layer outputs {}x{}x{} values per sample; the loss needs num_classes = {num_classes} (end with a dense layer of out = {num_classes})",
+                "the last layer outputs {}x{}x{} values per sample; the loss needs num_classes = {classes} (end with a dense layer of out = {classes})",
                 dims.c, dims.h, dims.w
             )));
         }
@@ -386,7 +484,7 @@ impl<T: Real> Net<T> {
             layers,
             names,
             input,
-            classes: num_classes,
+            classes,
             acts: vec![Vec::new(); n_bufs],
             grads: vec![Vec::new(); n_bufs],
             capacity: 0,

@@ -28,18 +28,27 @@ const KEEP: usize = 2;
 pub struct LoopState {
     /// Updates done.
     pub iteration: u64,
+    /// Worker threads of the process that wrote the checkpoint.
     pub threads: usize,
+    /// The best test accuracy (a fraction) so far and the iteration it was first reached at.
     pub best: Option<(f64, u64)>,
+    /// The first evaluated iteration that reached `stop.target_accuracy`.
     pub iterations_to_target: Option<u64>,
+    /// Test accuracy at the last cycle end, for the plateau rule.
     pub plateau: PlateauTracker,
+    /// The window of the smoothed training loss and accuracy.
     pub smoother: Smoother,
+    /// The metrics rows logged so far.
     pub rows: Vec<Row>,
+    /// Seconds spent in updates, all sessions so far.
     pub train_seconds: f64,
+    /// Wall-clock seconds since the run started, all sessions so far.
     pub elapsed_seconds: f64,
-    /// The schedule's description and the model's summary when the run started: a resume
-    /// checks them against the config (empty in checkpoints of older versions).
+    /// The schedule's description when the run started: a resume checks it against the
+    /// config (empty in checkpoints of older versions).
     #[serde(default)]
     pub schedule: String,
+    /// The model's summary when the run started, checked the same way.
     #[serde(default)]
     pub model: String,
 }

@@ -20,10 +20,16 @@ use crate::sweep::{self, Prior, RunSpec};
 /// What `clr compare` was asked to do.
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
+    /// The config files, the first being the baseline of the speed-up.
     pub configs: Vec<PathBuf>,
+    /// Runs per config, with seeds the config's seed, +1, +2, ...
     pub seeds: u64,
+    /// Target test accuracy (a fraction) for the iterations-to-target column; also set as
+    /// every run's `stop.target_accuracy`.
     pub target: Option<f64>,
+    /// The comparison directory: runs in `OUT/<name>/seed-<n>/`, the table and figure in it.
     pub out: PathBuf,
+    /// `--set` overrides applied to every config.
     pub overrides: Vec<String>,
     /// Replace a run directory that holds a run of a different config.
     pub force: bool,
@@ -43,9 +49,13 @@ pub struct CompareOptions {
 /// The outcome: per-run results, the table lines and the files written.
 #[derive(Debug, Clone)]
 pub struct Comparison {
+    /// One per finished run, config by config.
     pub results: Vec<RunResult>,
+    /// One per config: the table's lines.
     pub lines: Vec<report::Line>,
+    /// The table as Markdown (`comparison.md`).
     pub markdown: String,
+    /// The files written.
     pub files: Vec<PathBuf>,
     /// Runs without a finished result (`--report-only`), as `name seed-N`.
     pub missing: Vec<String>,
@@ -246,6 +256,7 @@ pub struct Plan {
     pub lines: Vec<String>,
     /// Runs already finished (not listed).
     pub finished: usize,
+    /// Runs of the comparison in all.
     pub total: usize,
 }
 

@@ -21,18 +21,27 @@ pub struct RunConfig {
     /// Seed for weight initialization, data order and dropout.
     #[serde(default = "default_seed")]
     pub seed: u64,
+    /// `[data]`: the dataset.
     pub data: DataConfig,
+    /// `[model]`: the network, a preset or a list of layers.
     pub model: ModelSpec,
+    /// `[optimizer]`: the method (`kind`) and its settings.
     pub optimizer: OptimizerSpec,
+    /// `[schedule]`: the learning-rate policy and its keys.
     pub schedule: ScheduleConfig,
+    /// `[train]`: batch size and length.
     #[serde(default)]
     pub train: TrainConfig,
+    /// `[eval]`: when the test set is evaluated.
     #[serde(default)]
     pub eval: EvalConfig,
+    /// `[stop]`: when the run ends besides its length.
     #[serde(default)]
     pub stop: StopConfig,
+    /// `[log]`: how often progress is recorded.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[checkpoint]`: when the state is saved for `--resume`.
     #[serde(default)]
     pub checkpoint: CheckpointConfig,
 }
@@ -46,10 +55,13 @@ fn default_seed() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// Training images per update (default: 100).
     #[serde(default = "default_batch")]
     pub batch_size: usize,
+    /// Length in iterations (updates); exclusive with `max_epochs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_iterations: Option<u64>,
+    /// Length in epochs (passes over the training split); exclusive with `max_iterations`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_epochs: Option<f64>,
 }
@@ -78,6 +90,7 @@ pub struct EvalConfig {
     /// Also evaluate at every cycle end.
     #[serde(default = "yes")]
     pub at_cycle_end: bool,
+    /// Test images per forward pass (default: 500).
     #[serde(default = "default_eval_batch")]
     pub batch_size: usize,
 }
@@ -180,27 +193,50 @@ impl Default for CheckpointConfig {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The file cannot be read.
     #[error("cannot read config {path}")]
     Read {
+        /// The config file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The text is not valid TOML or does not match the config's structure.
     #[error("config {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A value is out of its allowed range or conflicts with another.
     #[error("config {path}: `{key}` = {value}: {allowed}")]
     Invalid {
+        /// The config file.
         path: PathBuf,
+        /// The dotted key (`train.batch_size`).
         key: String,
+        /// The offending value as written.
         value: String,
+        /// What is allowed instead.
         allowed: String,
     },
+    /// A `--set` argument is malformed or cannot be applied.
     #[error("--set {arg}: {message}")]
-    Override { arg: String, message: String },
+    Override {
+        /// The argument as given.
+        arg: String,
+        /// What is wrong with it.
+        message: String,
+    },
     /// The `[schedule]` table does not build; the schedule's own error is the source.
     #[error("config {path}: [schedule] policy = \"{policy}\"")]
     Schedule {
+        /// The config file.
         path: PathBuf,
+        /// The schedule's policy name.
         policy: &'static str,
+        /// Why the schedule does not build.
         #[source]
         source: clr_core::ScheduleError,
     },
@@ -209,7 +245,9 @@ pub enum ConfigError {
 /// A config that has been read, overridden and validated.
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
+    /// The file it was read from.
     pub path: PathBuf,
+    /// The config, with the overrides applied.
     pub config: RunConfig,
 }
 

@@ -12,9 +12,13 @@ use crate::plot::{write_figure, Figure, Panel, Series};
 /// The runs of one config (one per seed) and its schedule.
 #[derive(Debug, Clone)]
 pub struct Curve {
+    /// The legend label: the config's run name.
     pub label: String,
+    /// The metrics rows of each run.
     pub runs: Vec<Vec<Row>>,
+    /// The schedule the LR panel is drawn from; `None` plots the first run's logged rates.
     pub schedule: Option<Schedule>,
+    /// Iterations the LR panel covers (the longest run's).
     pub iterations: u64,
 }
 

@@ -1,6 +1,8 @@
 //! Library behind the `clr` command line: configuration, datasets, the
 //! training loop, checkpoints, reports and plots.
 
+#![warn(missing_docs)]
+
 pub mod checkpoint;
 pub mod cli;
 pub mod compare;

@@ -19,22 +19,32 @@ pub const CSV_HEADER: &str =
 /// [`JsonF64`] for the non-finite values a row may hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Row {
+    /// Updates done.
     pub iteration: u64,
+    /// Epochs done: `iteration` over the iterations per epoch.
     #[serde(with = "json_f64")]
     pub epoch: f64,
+    /// The cycle (0-based) of the last update.
     pub cycle: u64,
+    /// Learning rate of the last update.
     #[serde(with = "json_f64")]
     pub lr: f64,
+    /// Momentum of the last update; `None` when the schedule does not cycle momentum.
     #[serde(with = "json_opt_f64")]
     pub momentum: Option<f64>,
+    /// Mean training loss per example over the last `log.window` iterations.
     #[serde(with = "json_f64")]
     pub train_loss: f64,
+    /// Training accuracy over the last `log.window` iterations, a fraction in [0, 1].
     #[serde(with = "json_f64")]
     pub train_accuracy: f64,
+    /// Mean test loss per example; `None` when the row is not an evaluation.
     #[serde(with = "json_opt_f64")]
     pub test_loss: Option<f64>,
+    /// Test accuracy as a fraction in [0, 1]; `None` when the row is not an evaluation.
     #[serde(with = "json_opt_f64")]
     pub test_accuracy: Option<f64>,
+    /// Wall-clock seconds since the run started, earlier sessions of a resumed run included.
     #[serde(with = "json_f64")]
     pub elapsed_seconds: f64,
 }
@@ -148,15 +158,22 @@ pub fn to_csv(rows: &[Row]) -> String {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MetricsError {
+    /// The file cannot be read.
     #[error("cannot read {path}")]
     Read {
+        /// The file.
         path: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A line is not a valid row (or the header is not [`CSV_HEADER`]).
     #[error("{path} line {line}: {message}")]
     Format {
+        /// The file.
         path: String,
+        /// The line number (1-based; 1 is the header).
         line: usize,
+        /// What is wrong with the line.
         message: String,
     },
 }
@@ -229,6 +246,7 @@ pub struct Smoother {
 }
 
 impl Smoother {
+    /// An empty smoother over `window` iterations (at least 1).
     pub fn new(window: usize) -> Self {
         Self {
             window: window.max(1),
@@ -281,23 +299,42 @@ impl Smoother {
 /// `summary.json`: what a run achieved and why it stopped.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// The run's name.
     pub name: String,
+    /// The config file the run was started from.
     pub config_file: String,
+    /// The schedule's policy name (`triangular`, `fixed`, ...).
     pub policy: String,
+    /// The schedule's short description.
     pub schedule: String,
+    /// The config's seed.
     pub seed: u64,
+    /// Worker threads of the process that finished the run.
     pub threads: usize,
+    /// Updates done.
     pub iterations: u64,
+    /// Epochs done.
     pub epochs: f64,
+    /// Test accuracy (a fraction) at the last evaluation; `None` if there was none.
     pub final_test_accuracy: Option<f64>,
+    /// Mean test loss per example at the last evaluation; `None` if there was none.
     pub final_test_loss: Option<f64>,
+    /// The highest test accuracy (a fraction) of any evaluation.
     pub best_test_accuracy: Option<f64>,
+    /// The iteration of the first evaluation that gave `best_test_accuracy`.
     pub best_iteration: Option<u64>,
+    /// `stop.target_accuracy` of the config (a fraction).
     pub target_accuracy: Option<f64>,
+    /// The first evaluated iteration whose test accuracy reached the target; `None` if none
+    /// did.
     pub iterations_to_target: Option<u64>,
+    /// Why the run ended.
     pub stop_reason: StopReason,
+    /// Wall-clock seconds of the run, earlier sessions of a resumed run included.
     pub wall_seconds: f64,
+    /// Training images per second of updates in the last session (0 if it trained none).
     pub train_images_per_sec: f64,
+    /// The version of `clr` that wrote the summary.
     pub clr_version: String,
 }
 

@@ -38,13 +38,21 @@ pub fn parse_pipe(line: &str) -> Option<(u64, u64, &str)> {
 /// A snapshot of the loop for display.
 #[derive(Debug, Clone, Copy)]
 pub struct Status {
+    /// Iterations done.
     pub done: u64,
+    /// The planned end in iterations.
     pub end: u64,
+    /// Epochs done.
     pub epoch: f64,
+    /// The cycle (0-based) of the last update.
     pub cycle: u64,
+    /// Learning rate of the last update.
     pub lr: f64,
+    /// The smoothed training loss.
     pub train_loss: f64,
+    /// Test accuracy (a fraction) of the latest evaluation; `None` before the first.
     pub test_accuracy: Option<f64>,
+    /// Training images per second of updates in this process.
     pub images_per_sec: f64,
 }
 
@@ -70,6 +78,7 @@ pub struct Reporter {
 }
 
 impl Reporter {
+    /// A reporter for run `name` of `end` iterations that starts (or resumes) at `start`.
     pub fn new(mode: Mode, name: &str, end: u64, start: u64) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let (bar, plain) = match mode {
@@ -134,6 +143,7 @@ impl Reporter {
         }
     }
 
+    /// Clears the bar at the end of the run.
     pub fn finish(&self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

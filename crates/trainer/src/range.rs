@@ -29,10 +29,15 @@ pub enum Sweep {
 /// Settings of a range test.
 #[derive(Debug, Clone)]
 pub struct RangeOptions {
+    /// The LR at the start of the sweep.
     pub min_lr: f64,
+    /// The LR at the end of the sweep.
     pub max_lr: f64,
+    /// Length of the sweep in iterations (wins over `epochs`).
     pub iterations: Option<u64>,
+    /// Length of the sweep in epochs (4 when neither is given).
     pub epochs: Option<f64>,
+    /// How the LR rises.
     pub sweep: Sweep,
     /// Number of test evaluations along the sweep.
     pub evals: u64,
@@ -47,21 +52,30 @@ pub struct RangeOptions {
 /// One evaluation of the sweep: a row of `range_test.csv`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RangePoint {
+    /// Iterations done.
     pub iteration: u64,
+    /// Learning rate of the last update.
     pub lr: f64,
     /// Smoothed training loss.
     pub train_loss: f64,
+    /// Test accuracy as a fraction in [0, 1].
     pub test_accuracy: f64,
 }
 
 /// What a range test found.
 #[derive(Debug, Clone)]
 pub struct RangeOutcome {
+    /// The evaluations of the sweep whose training loss is finite.
     pub points: Vec<RangePoint>,
+    /// Bounds from test accuracy (the paper's rule), or why there are none.
     pub accuracy: Result<Suggestion, String>,
+    /// Rates from the training loss, or why there are none.
     pub loss: Result<LossSuggestion, String>,
+    /// The `[schedule]` written to `suggested.toml`; `None` without an accuracy suggestion.
     pub suggested_toml: Option<String>,
+    /// The files written.
     pub files: Vec<PathBuf>,
+    /// Why the sweep ended.
     pub stop: StopReason,
 }
 

@@ -10,15 +10,26 @@ use crate::metrics::{opt, Row};
 /// One finished run as the comparison sees it.
 #[derive(Debug, Clone)]
 pub struct RunResult {
+    /// The config's run name (its row in the table).
     pub config: String,
+    /// The schedule's policy name.
     pub policy: String,
+    /// The lowest and highest LR of the run ([`lr_range_label`]); `-` when the schedule cannot
+    /// be rebuilt.
     pub lr_range: String,
+    /// The run's seed.
     pub seed: u64,
+    /// Updates done.
     pub iterations: u64,
+    /// Test accuracy (a fraction) at the last evaluation.
     pub final_accuracy: Option<f64>,
+    /// The highest test accuracy (a fraction) of any evaluation.
     pub best_accuracy: Option<f64>,
+    /// Wall-clock seconds of the run.
     pub wall_seconds: f64,
+    /// Why the run ended, as text.
     pub stop: String,
+    /// The run's metrics rows.
     pub rows: Vec<Row>,
 }
 
@@ -47,17 +58,25 @@ pub fn mean_std(xs: &[f64]) -> Option<(f64, f64)> {
 /// One line of the comparison table: a config over its seeds.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Line {
+    /// The config's run name.
     pub config: String,
+    /// The policy of its first run.
     pub policy: String,
+    /// The LR range of its first run.
     pub lr_range: String,
+    /// Runs (seeds) of the config.
     pub runs: usize,
+    /// Mean iterations per run.
     pub iterations: f64,
+    /// Mean and sample standard deviation of the final test accuracy (fractions).
     pub final_accuracy: Option<(f64, f64)>,
+    /// Mean and sample standard deviation of the best test accuracy (fractions).
     pub best_accuracy: Option<(f64, f64)>,
     /// Mean iterations to the target over the runs that reached it, and how many did.
     pub to_target: Option<(f64, usize)>,
     /// First config's mean iterations to target divided by this one's.
     pub speedup: Option<f64>,
+    /// Mean wall-clock seconds per run.
     pub wall_seconds: f64,
 }
 

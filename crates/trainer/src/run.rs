@@ -30,6 +30,7 @@ pub struct RunOptions {
     pub resume: bool,
     /// Replace an existing run directory.
     pub force: bool,
+    /// How progress is shown.
     pub progress: progress::Mode,
     /// Data mirror for fetching missing datasets (else `CLR_DATA_MIRROR`).
     pub mirror: Option<String>,
@@ -40,6 +41,7 @@ pub struct RunOptions {
 }
 
 impl RunOptions {
+    /// Options for a new run in `out_dir`: no resume or force, automatic progress, no mirror.
     pub fn new(out_dir: PathBuf) -> Self {
         Self {
             out_dir,
@@ -72,8 +74,11 @@ pub fn mix(seed: u64, n: u64) -> u64 {
 /// Everything a finished (or stopped) run reports.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// What `summary.json` holds.
     pub summary: Summary,
+    /// What `metrics.csv` holds.
     pub rows: Vec<Row>,
+    /// The run directory.
     pub out_dir: PathBuf,
 }
 

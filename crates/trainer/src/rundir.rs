@@ -69,7 +69,10 @@ pub const OWNED: [&str; 14] = [
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Existing {
     /// Refuse it (the default of every command); `resumable` adds the `--resume` hint.
-    Refuse { resumable: bool },
+    Refuse {
+        /// Whether the error suggests `clr train --resume`.
+        resumable: bool,
+    },
     /// Keep its files: the caller continues the run (`--resume`) or reuses it (`compare`).
     Keep,
     /// Delete the files `clr` wrote there, keep the rest (`--force`).
@@ -80,7 +83,9 @@ pub enum Existing {
 /// resumed run reports both as they were.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Origin {
+    /// The run's name.
     pub name: String,
+    /// The config file's path as given when the run started.
     pub config_file: String,
 }
 

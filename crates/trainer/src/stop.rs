@@ -13,31 +13,56 @@ use crate::config::{StopConfig, TrainConfig};
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum StopReason {
     /// The planned length was reached.
-    Length { iterations: u64 },
+    Length {
+        /// Updates done.
+        iterations: u64,
+    },
     /// The requested number of whole cycles was trained.
-    Cycles { cycles: u64, iterations: u64 },
+    Cycles {
+        /// Cycles completed.
+        cycles: u64,
+        /// Updates done.
+        iterations: u64,
+    },
     /// Test accuracy rose by less than the threshold since the previous cycle end.
     Plateau {
+        /// Updates done at the cycle end.
         iteration: u64,
+        /// Test accuracy gain since the previous cycle end (a fraction; may be negative).
         gain: f64,
+        /// `stop.min_improvement` (a fraction).
         threshold: f64,
     },
     /// Test accuracy reached the target.
     Target {
+        /// Updates done at the evaluation.
         iteration: u64,
+        /// Test accuracy (a fraction).
         accuracy: f64,
+        /// `stop.target_accuracy` (a fraction).
         target: f64,
     },
     /// The loss became NaN or infinite.
-    Diverged { iteration: u64, loss: f64 },
+    Diverged {
+        /// The update (0-based) whose batch loss was not finite; it was not applied.
+        iteration: u64,
+        /// The mean batch loss.
+        loss: f64,
+    },
     /// The smoothed loss grew past a multiple of its minimum (range test).
     LossExploded {
+        /// Updates done.
         iteration: u64,
+        /// The smoothed training loss.
         loss: f64,
+        /// The smallest smoothed training loss logged so far.
         min_loss: f64,
     },
     /// Interrupted (Ctrl-C); a checkpoint was written.
-    Interrupted { iteration: u64 },
+    Interrupted {
+        /// Updates done (the checkpoint's iteration).
+        iteration: u64,
+    },
 }
 
 impl fmt::Display for StopReason {
@@ -81,14 +106,25 @@ pub struct Plan {
 #[derive(Debug, thiserror::Error, PartialEq)]
 #[non_exhaustive]
 pub enum PlanError {
+    /// A `[stop]` key that counts cycles is set for a schedule without cycles.
     #[error("`stop.{key}` needs a cyclic schedule (policy `{policy}` has no cycles)")]
-    NotCyclic { key: &'static str, policy: String },
+    NotCyclic {
+        /// The key under `[stop]` (`cycles` or `at_cycle_end`).
+        key: &'static str,
+        /// The schedule's policy name.
+        policy: String,
+    },
+    /// Neither a length nor a cycle count is given.
     #[error(
         "the run's length is not set: give train.max_iterations, train.max_epochs or stop.cycles"
     )]
     NoLength,
+    /// The schedule does not end `stop.cycles` cycles below 2^62 iterations.
     #[error("`stop.cycles = {cycles}`: the schedule does not complete that many cycles in 2^62 iterations")]
-    TooManyCycles { cycles: u64 },
+    TooManyCycles {
+        /// `stop.cycles`.
+        cycles: u64,
+    },
 }
 
 /// Plans the run's length in iterations.
@@ -180,28 +216,50 @@ pub enum Rule {
     /// The training loss became NaN or infinite (always on).
     Diverged,
     /// Test accuracy reached `target` (`stop.stop_at_target`).
-    Target { target: f64 },
+    Target {
+        /// `stop.target_accuracy` (a fraction).
+        target: f64,
+    },
     /// Test accuracy rose by less than `threshold` since the previous cycle end
     /// (`stop.min_improvement`, checked at cycle ends).
-    Plateau { threshold: f64 },
+    Plateau {
+        /// The smallest gain (a fraction) that keeps the run going.
+        threshold: f64,
+    },
     /// The smoothed training loss exceeded `ratio` times its minimum so far (the range
     /// test's end of the sweep).
-    LossExploded { ratio: f64 },
+    LossExploded {
+        /// The multiple of the minimum smoothed loss that ends the run.
+        ratio: f64,
+    },
 }
 
 /// What the loop reports to the rules.
 #[derive(Debug, Clone, Copy)]
 pub enum Event {
     /// Update `iteration` (0-based) gave this mean batch loss.
-    Step { iteration: u64, loss: f64 },
+    Step {
+        /// The update (0-based), before it is applied.
+        iteration: u64,
+        /// Mean loss per example of its batch.
+        loss: f64,
+    },
     /// The test split was evaluated after `iteration` updates.
     Evaluated {
+        /// Updates done.
         iteration: u64,
+        /// Test accuracy (a fraction).
         accuracy: f64,
+        /// Whether `iteration` ends a cycle.
         cycle_end: bool,
     },
     /// A metrics row was logged after `iteration` updates.
-    Logged { iteration: u64, smoothed_loss: f64 },
+    Logged {
+        /// Updates done.
+        iteration: u64,
+        /// The row's smoothed training loss.
+        smoothed_loss: f64,
+    },
 }
 
 /// The rules of a run, checked in order; the first that fires names the reason.

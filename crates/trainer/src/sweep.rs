@@ -30,8 +30,11 @@ use crate::stop::StopReason;
 pub struct RunSpec {
     /// The row it belongs to in the comparison.
     pub name: String,
+    /// The config file.
     pub config: PathBuf,
+    /// The `--set` overrides that make it this run.
     pub overrides: Vec<String>,
+    /// The run directory.
     pub dir: PathBuf,
     /// The config resolved with the overrides.
     pub loaded: LoadedConfig,
@@ -140,8 +143,11 @@ pub struct Jobs {
     pub jobs: usize,
     /// Threads of each run.
     pub threads: usize,
+    /// Data mirror passed on as `--mirror`.
     pub mirror: Option<String>,
+    /// Replace run directories that hold another config's run (`--force`).
     pub force: bool,
+    /// How progress is shown; [`Mode::Auto`] on a terminal draws a bar per run.
     pub progress: Mode,
     /// Set by Ctrl-C/SIGTERM: every child is sent SIGTERM (it checkpoints and stops).
     pub interrupt: Arc<AtomicBool>,

@@ -36,6 +36,9 @@ impl<T: Real> Layer<T> for Activation {
             ActivationKind::Tanh => "tanh",
         }
     }
+    fn in_dims(&self) -> Dims {
+        self.dims
+    }
     fn out_dims(&self) -> Dims {
         self.dims
     }

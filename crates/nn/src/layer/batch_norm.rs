@@ -48,6 +48,9 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
     fn kind(&self) -> &'static str {
         "batch_norm"
     }
+    fn in_dims(&self) -> Dims {
+        self.dims
+    }
     fn out_dims(&self) -> Dims {
         self.dims
     }

@@ -322,6 +322,9 @@ impl<T: Real> Layer<T> for Conv2d<T> {
     fn kind(&self) -> &'static str {
         "conv2d"
     }
+    fn in_dims(&self) -> Dims {
+        self.g.inp
+    }
     fn out_dims(&self) -> Dims {
         Dims {
             c: self.g.out_c,

@@ -28,6 +28,13 @@ impl<T: Real> Layer<T> for Dense<T> {
     fn kind(&self) -> &'static str {
         "dense"
     }
+    fn in_dims(&self) -> Dims {
+        Dims {
+            c: self.inp,
+            h: 1,
+            w: 1,
+        }
+    }
     fn out_dims(&self) -> Dims {
         Dims {
             c: self.out,

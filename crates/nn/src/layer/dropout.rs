@@ -32,6 +32,9 @@ impl<T: Real> Layer<T> for Dropout<T> {
     fn kind(&self) -> &'static str {
         "dropout"
     }
+    fn in_dims(&self) -> Dims {
+        self.dims
+    }
     fn out_dims(&self) -> Dims {
         self.dims
     }

@@ -19,6 +19,9 @@ impl<T: Real> Layer<T> for Flatten {
     fn kind(&self) -> &'static str {
         "flatten"
     }
+    fn in_dims(&self) -> Dims {
+        self.dims
+    }
     fn out_dims(&self) -> Dims {
         Dims {
             c: self.dims.len(),

@@ -100,6 +100,9 @@ impl<T: Real> Layer<T> for Lrn<T> {
     fn kind(&self) -> &'static str {
         "lrn"
     }
+    fn in_dims(&self) -> Dims {
+        self.dims
+    }
     fn out_dims(&self) -> Dims {
         self.dims
     }

@@ -54,18 +54,23 @@ impl Dims {
 
 /// A parameter (or buffer) of a layer with its gradient and Caffe-style multipliers.
 #[derive(Clone, Debug)]
-pub(crate) struct Param<T> {
+pub struct Param<T> {
     /// Suffix of the full name, e.g. `weight`, `bias`, `running_mean`.
     pub name: &'static str,
+    /// The values.
     pub value: ArrayD<T>,
+    /// The gradient of the loss with respect to `value`, written by `backward`.
     pub grad: ArrayD<T>,
+    /// Multiplier of the learning rate for this parameter (Caffe's `lr_mult`).
     pub lr_mult: f64,
+    /// Multiplier of the weight decay for this parameter (Caffe's `decay_mult`).
     pub decay_mult: f64,
     /// False for buffers (batch-norm running statistics): saved, never optimized.
     pub trainable: bool,
 }
 
 impl<T: Real> Param<T> {
+    /// A trainable parameter with a zero gradient.
     pub fn new(name: &'static str, value: ArrayD<T>, lr_mult: f64, decay_mult: f64) -> Self {
         let grad = ArrayD::zeros(value.raw_dim());
         Self {
@@ -77,15 +82,18 @@ impl<T: Real> Param<T> {
             trainable: true,
         }
     }
+    /// A buffer: saved with the weights, never optimized.
     pub fn buffer(name: &'static str, value: ArrayD<T>) -> Self {
         Self {
             trainable: false,
             ..Self::new(name, value, 0.0, 0.0)
         }
     }
+    /// The values as a slice.
     pub fn v(&self) -> &[T] {
         self.value.as_slice().expect("parameters are contiguous")
     }
+    /// The gradient as a mutable slice.
     pub fn g_mut(&mut self) -> &mut [T] {
         self.grad.as_slice_mut().expect("gradients are contiguous")
     }
@@ -93,19 +101,34 @@ impl<T: Real> Param<T> {
 
 /// Train (dropout on, batch statistics) or eval mode.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
-    Train { seed: u64 },
+pub enum Mode {
+    /// Training: `seed` drives this iteration's random masks (a function of the run's seed
+    /// and the iteration, so a resumed run draws the same ones).
+    Train {
+        /// The iteration's seed.
+        seed: u64,
+    },
+    /// Evaluation and inference.
     Eval,
 }
 
-/// One layer of a network.
-pub(crate) trait Layer<T: Real>: Send + Sync {
-    /// Layer type as written in the `[model]` table, e.g. `conv2d`.
+/// One layer of a network: the extension point for layers the `[model]` table does not
+/// have. Buffers are per sample in channels-last order (`h, w, c`), `n` samples one after
+/// another; see [`Net::from_layers`](crate::Net::from_layers) for a network with custom
+/// layers. Results must not depend on the number of rayon threads (split work in fixed
+/// chunks) for runs to replay bit for bit.
+pub trait Layer<T: Real>: Send + Sync {
+    /// Layer type, e.g. `conv2d` (shown in the network summary).
     fn kind(&self) -> &'static str;
+    /// Per-sample shape of the input it was built for.
+    fn in_dims(&self) -> Dims;
+    /// Per-sample shape of its output.
     fn out_dims(&self) -> Dims;
+    /// Its parameters and buffers (saved with the weights; trainable ones optimized).
     fn params(&self) -> &[Param<T>] {
         &[]
     }
+    /// The same, mutable (the optimizer and weight loading use it).
     fn params_mut(&mut self) -> &mut [Param<T>] {
         &mut []
     }

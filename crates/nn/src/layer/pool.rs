@@ -187,6 +187,9 @@ impl<T: Real> Layer<T> for Pool {
             PoolKind::Avg => "avg_pool",
         }
     }
+    fn in_dims(&self) -> Dims {
+        self.inp
+    }
     fn out_dims(&self) -> Dims {
         self.out
     }

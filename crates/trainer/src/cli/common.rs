@@ -56,6 +56,7 @@ impl CommonRunArgs {
         run
     }
 
+    /// The progress mode these flags ask for (`--progress-pipe`, `--quiet`, `--plain`, else auto).
     pub fn progress_mode(&self) -> progress::Mode {
         if self.progress_pipe {
             progress::Mode::Pipe

@@ -43,6 +43,7 @@ pub struct Args {
     /// others.
     #[arg(long, conflicts_with = "jobs")]
     pub report_only: bool,
+    /// Threads, progress display and data source.
     #[command(flatten)]
     pub common: CommonRunArgs,
 }

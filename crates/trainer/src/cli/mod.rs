@@ -16,10 +16,12 @@ pub mod train;
 #[derive(Debug, Parser)]
 #[command(name = "clr", version, about, long_about = None)]
 pub struct Cli {
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands of `clr`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Print a learning-rate schedule as CSV (and optionally plot it).
@@ -39,7 +41,6 @@ pub enum Command {
     Bench(bench::Args),
 }
 
-/// Runs the parsed command.
 /// Process-wide signal setup, before any command runs: a file-size limit (`ulimit -f`) makes
 /// the kernel send SIGXFSZ, whose default action kills the process without a word; ignored, the
 /// write fails with EFBIG instead and the error names the file (see [`hint`]).
@@ -71,6 +72,7 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
     }
 }
 
+/// Runs the parsed command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Schedule(args) => schedule::run(args),

@@ -51,6 +51,7 @@ pub struct Args {
     /// wrote there are deleted).
     #[arg(long)]
     pub force: bool,
+    /// Threads, progress display and data source.
     #[command(flatten)]
     pub common: CommonRunArgs,
 }

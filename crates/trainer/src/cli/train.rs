@@ -29,8 +29,10 @@ pub struct Args {
     /// run of another config is replaced only with --force).
     #[arg(long, requires = "out")]
     pub reuse: bool,
+    /// Where the run goes.
     #[command(flatten)]
     pub dir: RunDirArgs,
+    /// Threads, progress display and data source.
     #[command(flatten)]
     pub common: CommonRunArgs,
 }
