@@ -384,7 +384,6 @@ impl<T: Real> Net<T> {
     /// impl Layer<f32> for Double {
     ///     fn kind(&self) -> &'static str { "double" }
     ///     fn in_dims(&self) -> Dims { self.0 }
-    ///     fn out_dims(&self) -> Dims { self.0 }
     ///     fn forward(&mut self, _n: usize, x: &[f32], y: &mut [f32], _mode: Mode) {
     ///         y.iter_mut().zip(x).for_each(|(y, x)| *y = 2.0 * x);
     ///     }

@@ -17,9 +17,6 @@ impl Layer<f32> for Scale {
     fn in_dims(&self) -> Dims {
         self.dims
     }
-    fn out_dims(&self) -> Dims {
-        self.dims
-    }
     fn forward(&mut self, n: usize, x: &[f32], y: &mut [f32], _mode: Mode) {
         let len = n * self.dims.len();
         for (y, x) in y[..len].iter_mut().zip(&x[..len]) {

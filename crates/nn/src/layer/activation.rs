@@ -39,9 +39,6 @@ impl<T: Real> Layer<T> for Activation {
     fn in_dims(&self) -> Dims {
         self.dims
     }
-    fn out_dims(&self) -> Dims {
-        self.dims
-    }
     fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
         let len = n * self.dims.len();
         let kind = self.kind;

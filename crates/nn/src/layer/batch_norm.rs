@@ -51,9 +51,6 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
     fn in_dims(&self) -> Dims {
         self.dims
     }
-    fn out_dims(&self) -> Dims {
-        self.dims
-    }
     fn params(&self) -> &[Param<T>] {
         &self.params
     }

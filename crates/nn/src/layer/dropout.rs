@@ -35,9 +35,6 @@ impl<T: Real> Layer<T> for Dropout<T> {
     fn in_dims(&self) -> Dims {
         self.dims
     }
-    fn out_dims(&self) -> Dims {
-        self.dims
-    }
     fn forward(&mut self, n: usize, x: &[T], y: &mut [T], mode: Mode) {
         let len = self.dims.len();
         let Mode::Train { seed } = mode else {

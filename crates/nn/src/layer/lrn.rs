@@ -103,9 +103,6 @@ impl<T: Real> Layer<T> for Lrn<T> {
     fn in_dims(&self) -> Dims {
         self.dims
     }
-    fn out_dims(&self) -> Dims {
-        self.dims
-    }
     fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
         let len = self.dims.len();
         if self.scale.len() < n * len {

@@ -122,8 +122,11 @@ pub trait Layer<T: Real>: Send + Sync {
     fn kind(&self) -> &'static str;
     /// Per-sample shape of the input it was built for.
     fn in_dims(&self) -> Dims;
-    /// Per-sample shape of its output.
-    fn out_dims(&self) -> Dims;
+    /// Per-sample shape of its output (by default the input's: element-wise layers,
+    /// normalizations, dropout).
+    fn out_dims(&self) -> Dims {
+        self.in_dims()
+    }
     /// Its parameters and buffers (saved with the weights; trainable ones optimized).
     fn params(&self) -> &[Param<T>] {
         &[]
