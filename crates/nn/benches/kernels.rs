@@ -5,7 +5,9 @@
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array4;
 use nn::bench::{GemmBench, LayerBench};
-use nn::{LayerSpec, ModelSpec, Network, Optimizer, OptimizerSpec, Preset, SgdConvention};
+use nn::{
+    LayerSpec, ModelSpec, Network, Optimizer, OptimizerSpec, PoolSpec, Preset, SgdConvention,
+};
 
 fn gemm(c: &mut Criterion) {
     let mut g = c.benchmark_group("gemm");
@@ -43,19 +45,9 @@ fn layers(c: &mut Criterion) {
     g.sample_size(10);
     let pool = |max: bool| {
         if max {
-            LayerSpec::MaxPool {
-                kernel: 3,
-                stride: Some(2),
-                pad: 0,
-                ceil: true,
-            }
+            LayerSpec::MaxPool(PoolSpec::caffe(3, 2))
         } else {
-            LayerSpec::AvgPool {
-                kernel: 3,
-                stride: Some(2),
-                pad: 0,
-                ceil: true,
-            }
+            LayerSpec::AvgPool(PoolSpec::caffe(3, 2))
         }
     };
     let lrn = LayerSpec::Lrn {

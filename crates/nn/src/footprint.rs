@@ -4,7 +4,7 @@
 //! failed allocation.
 
 use crate::layer::pool::pool_out;
-use crate::spec::{LayerSpec, ModelSpec};
+use crate::spec::{LayerSpec, ModelSpec, PoolSpec};
 use crate::NnError;
 
 /// Sizes of a network for one input shape, in values (not bytes).
@@ -94,19 +94,11 @@ pub fn footprint(
                 }
                 d = [to64(*out), 1, 1];
             }
-            LayerSpec::MaxPool {
-                kernel,
-                stride,
-                pad,
-                ceil,
-            }
-            | LayerSpec::AvgPool {
-                kernel,
-                stride,
-                pad,
-                ceil,
-            } => {
-                let s = stride.unwrap_or(*kernel);
+            LayerSpec::MaxPool(p) | LayerSpec::AvgPool(p) => {
+                let PoolSpec {
+                    kernel, pad, ceil, ..
+                } = p;
+                let s = p.stride();
                 let fits = |x: u64| {
                     usize::try_from(x)
                         .ok()

@@ -52,4 +52,4 @@ pub use model::{Net, Network};
 pub use optim::{Optimizer, OptimizerSpec, SgdConvention};
 pub use scalar::Real;
 pub use simd::flush_subnormals;
-pub use spec::{ActivationSpec, LayerSpec, LrnRegionSpec, ModelSpec, Preset};
+pub use spec::{ActivationSpec, LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec, Preset};

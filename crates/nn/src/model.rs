@@ -9,7 +9,7 @@ use crate::layer::{
 };
 use crate::loss::{softmax_cross_entropy, BatchStats};
 use crate::seed::mix;
-use crate::spec::{LayerSpec, LrnRegionSpec, ModelSpec};
+use crate::spec::{LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec};
 use crate::{init::InitSpec, io, NnError, Real};
 use ndarray::{ArrayD, ArrayView4, ArrayViewD};
 use rand::SeedableRng;
@@ -216,20 +216,12 @@ pub(crate) fn build_layers<T: Real>(
                 )?;
                 (name, Box::new(Dense::new(dims.c, *out, w, bias)))
             }
-            LayerSpec::MaxPool {
-                kernel,
-                stride,
-                pad,
-                ceil,
-            }
-            | LayerSpec::AvgPool {
-                kernel,
-                stride,
-                pad,
-                ceil,
-            } => {
+            LayerSpec::MaxPool(p) | LayerSpec::AvgPool(p) => {
+                let PoolSpec {
+                    kernel, pad, ceil, ..
+                } = p;
                 let (kind, prefix) = match ls {
-                    LayerSpec::MaxPool { .. } => (PoolKind::Max, "max_pool"),
+                    LayerSpec::MaxPool(_) => (PoolKind::Max, "max_pool"),
                     _ => (PoolKind::Avg, "avg_pool"),
                 };
                 let name = b.name(
@@ -240,7 +232,7 @@ pub(crate) fn build_layers<T: Real>(
                     },
                     &None,
                 );
-                let s = stride.unwrap_or(*kernel);
+                let s = p.stride();
                 if *kernel == 0 || s == 0 || *pad >= *kernel {
                     return Err(NnError::InvalidLayer { layer: name, kind: prefix, message: format!("need kernel >= 1, stride >= 1 and pad < kernel, got kernel {kernel}, stride {s}, pad {pad}") });
                 }

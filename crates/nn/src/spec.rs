@@ -60,6 +60,40 @@ fn lrn_k() -> f64 {
     1.0
 }
 
+/// The window of a `max_pool` or `avg_pool` layer.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSpec {
+    /// Window size.
+    pub kernel: usize,
+    /// Stride (default: the kernel size).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stride: Option<usize>,
+    /// Padding (default 0).
+    #[serde(default)]
+    pub pad: usize,
+    /// Round the output size up (Caffe) instead of down (PyTorch, the default).
+    #[serde(default)]
+    pub ceil: bool,
+}
+
+impl PoolSpec {
+    /// Caffe's pooling of the CIFAR-10 nets: `kernel`, `stride`, no padding, rounding up.
+    pub fn caffe(kernel: usize, stride: usize) -> Self {
+        Self {
+            kernel,
+            stride: Some(stride),
+            pad: 0,
+            ceil: true,
+        }
+    }
+
+    /// The stride, the kernel size when not given.
+    pub fn stride(&self) -> usize {
+        self.stride.unwrap_or(self.kernel)
+    }
+}
+
 /// One layer of an explicit `layers = [...]` list, selected by `type`.
 ///
 /// Parameterized layers take an optional `name` (default `conv<i>`, `fc<i>`, `bn<i>` counted
@@ -117,33 +151,9 @@ pub enum LayerSpec {
         name: Option<String>,
     },
     /// Max pooling.
-    MaxPool {
-        /// Window size.
-        kernel: usize,
-        /// Stride (default: the kernel size).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        stride: Option<usize>,
-        /// Padding (default 0).
-        #[serde(default)]
-        pad: usize,
-        /// Round the output size up (Caffe) instead of down (PyTorch, the default).
-        #[serde(default)]
-        ceil: bool,
-    },
+    MaxPool(PoolSpec),
     /// Average pooling (Caffe's divisor; see the `pool` module docs).
-    AvgPool {
-        /// Window size.
-        kernel: usize,
-        /// Stride (default: the kernel size).
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        stride: Option<usize>,
-        /// Padding (default 0).
-        #[serde(default)]
-        pad: usize,
-        /// Round the output size up (Caffe) instead of down (PyTorch, the default).
-        #[serde(default)]
-        ceil: bool,
-    },
+    AvgPool(PoolSpec),
     /// `max(x, 0)`.
     Relu,
     /// Logistic sigmoid.
@@ -289,20 +299,11 @@ fn gauss(std: f64) -> InitSpec {
 }
 
 fn pool(max: bool, kernel: usize, stride: usize) -> LayerSpec {
+    let p = PoolSpec::caffe(kernel, stride);
     if max {
-        LayerSpec::MaxPool {
-            kernel,
-            stride: Some(stride),
-            pad: 0,
-            ceil: true,
-        }
+        LayerSpec::MaxPool(p)
     } else {
-        LayerSpec::AvgPool {
-            kernel,
-            stride: Some(stride),
-            pad: 0,
-            ceil: true,
-        }
+        LayerSpec::AvgPool(p)
     }
 }
 
