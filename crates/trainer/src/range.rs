@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clr_core::{LossSuggestion, ScheduleConfig, Suggestion};
+use clr_core::{LossSuggestion, RangeConfig, ScheduleConfig, Suggestion};
 
 use crate::config::{self, LoadedConfig};
 use crate::figures;
@@ -79,17 +79,16 @@ pub struct RangeOutcome {
     pub stop: StopReason,
 }
 
-fn sweep_config(o: &RangeOptions, iterations: u64) -> Result<ScheduleConfig> {
-    let policy = match o.sweep {
-        Sweep::Linear => "range_linear",
-        Sweep::Exp => "range_exp",
+fn sweep_config(o: &RangeOptions, iterations: u64) -> ScheduleConfig {
+    let sweep = RangeConfig {
+        min_lr: Some(o.min_lr),
+        max_lr: Some(o.max_lr),
+        iterations: Some(iterations),
     };
-    let text = format!(
-        "policy = \"{policy}\"\nmin_lr = {:e}\nmax_lr = {:e}\niterations = {iterations}\n",
-        o.min_lr, o.max_lr
-    );
-    toml::from_str(&text)
-        .with_context(|| format!("the sweep --min-lr {} --max-lr {}", o.min_lr, o.max_lr))
+    match o.sweep {
+        Sweep::Linear => ScheduleConfig::RangeLinear(sweep),
+        Sweep::Exp => ScheduleConfig::RangeExp(sweep),
+    }
 }
 
 /// Runs the range test for a config and writes its outputs to `run_opts.out_dir`.
@@ -150,7 +149,7 @@ pub fn range_test(
 
     let mut sweep = loaded.clone();
     let c = &mut sweep.config;
-    c.schedule = sweep_config(o, iterations)?;
+    c.schedule = sweep_config(o, iterations);
     c.train.max_iterations = Some(iterations);
     c.train.max_epochs = None;
     c.stop = Default::default();

@@ -77,7 +77,10 @@ fn numbers_in_range_and_bare_strings_are_unchanged() {
     // (`-inf` as written is a TOML float; validation rejects it later.)
     assert_eq!(c.stop.min_improvement, Some(f64::NEG_INFINITY));
     assert_eq!(c.train.max_iterations, Some(i64::MAX as u64));
-    assert_eq!(c.schedule.base_lr, Some(1e300));
+    let clr_core::ScheduleConfig::Fixed(fixed) = &c.schedule else {
+        panic!("{:?}", c.schedule);
+    };
+    assert_eq!(fixed.base_lr, Some(1e300));
     // Not numbers, so bare strings as before (and then the wrong type for the key).
     for bad in ["seed=007", "seed=12abc", "seed=1.2.3"] {
         let e = config::parse(Path::new("c.toml"), FIXED, &[bad.to_owned()]).unwrap_err();

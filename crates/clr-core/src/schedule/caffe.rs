@@ -1,6 +1,9 @@
 //! Caffe's learning-rate policies: `fixed`, `step`, `multistep`, `exp`, `inv`, `poly`,
 //! `sigmoid`.
 
+use serde::{Deserialize, Serialize};
+
+use super::config::{required, resolve_epochs};
 use super::validate::{count, finite, non_negative, positive};
 use super::{LrSchedule, ScheduleError};
 
@@ -211,5 +214,148 @@ impl LrSchedule for Caffe {
                 format!("sigmoid {b} gamma {gamma} at {step_size}")
             }
         }
+    }
+}
+
+/// `[schedule]` of `policy = "fixed"`: `base_lr`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FixedConfig {
+    /// The rate.
+    pub base_lr: Option<f64>,
+}
+
+/// `[schedule]` of `policy = "step"` or `"sigmoid"`: `base_lr`, `gamma`, `step_size` (or
+/// `step_size_epochs`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StepConfig {
+    /// The rate decayed from.
+    pub base_lr: Option<f64>,
+    /// The factor per step (`step`) or the sigmoid's slope (`sigmoid`).
+    pub gamma: Option<f64>,
+    /// Caffe's `stepsize` in iterations.
+    pub step_size: Option<u64>,
+    /// `step_size` in epochs.
+    pub step_size_epochs: Option<f64>,
+}
+
+/// `[schedule]` of `policy = "multistep"`: `base_lr`, `gamma`, `step_values`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MultistepConfig {
+    /// The rate decayed from.
+    pub base_lr: Option<f64>,
+    /// The factor at each step value.
+    pub gamma: Option<f64>,
+    /// Iterations at which the rate drops.
+    pub step_values: Option<Vec<u64>>,
+}
+
+/// `[schedule]` of `policy = "exp"`: `base_lr`, `gamma`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExpConfig {
+    /// The rate decayed from.
+    pub base_lr: Option<f64>,
+    /// The factor per iteration.
+    pub gamma: Option<f64>,
+}
+
+/// `[schedule]` of `policy = "inv"`: `base_lr`, `gamma`, `power`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InvConfig {
+    /// The rate decayed from.
+    pub base_lr: Option<f64>,
+    /// `lr = base_lr * (1 + gamma * iteration)^-power`.
+    pub gamma: Option<f64>,
+    /// The exponent.
+    pub power: Option<f64>,
+}
+
+/// `[schedule]` of `policy = "poly"`: `base_lr`, `power`, `max_iterations`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolyConfig {
+    /// The rate decayed from.
+    pub base_lr: Option<f64>,
+    /// The exponent.
+    pub power: Option<f64>,
+    /// The iteration at which the rate reaches 0.
+    pub max_iterations: Option<u64>,
+}
+
+impl FixedConfig {
+    pub(crate) fn build(&self) -> Result<Caffe, ScheduleError> {
+        Caffe::new(
+            required(self.base_lr, "fixed", "base_lr")?,
+            CaffeRule::Fixed,
+        )
+    }
+}
+
+impl StepConfig {
+    pub(crate) fn build(
+        &self,
+        policy: &'static str,
+        ipe: Option<u64>,
+    ) -> Result<Caffe, ScheduleError> {
+        let gamma = required(self.gamma, policy, "gamma")?;
+        let step_size = required(
+            resolve_epochs(
+                ("step_size", self.step_size),
+                ("step_size_epochs", self.step_size_epochs),
+                ipe,
+            )?,
+            policy,
+            "step_size",
+        )?;
+        let rule = if policy == "sigmoid" {
+            CaffeRule::Sigmoid { gamma, step_size }
+        } else {
+            CaffeRule::Step { gamma, step_size }
+        };
+        Caffe::new(required(self.base_lr, policy, "base_lr")?, rule)
+    }
+}
+
+impl MultistepConfig {
+    pub(crate) fn build(&self) -> Result<Caffe, ScheduleError> {
+        let p = "multistep";
+        let rule = CaffeRule::MultiStep {
+            gamma: required(self.gamma, p, "gamma")?,
+            step_values: required(self.step_values.clone(), p, "step_values")?,
+        };
+        Caffe::new(required(self.base_lr, p, "base_lr")?, rule)
+    }
+}
+
+impl ExpConfig {
+    pub(crate) fn build(&self) -> Result<Caffe, ScheduleError> {
+        let rule = CaffeRule::Exp {
+            gamma: required(self.gamma, "exp", "gamma")?,
+        };
+        Caffe::new(required(self.base_lr, "exp", "base_lr")?, rule)
+    }
+}
+
+impl InvConfig {
+    pub(crate) fn build(&self) -> Result<Caffe, ScheduleError> {
+        let rule = CaffeRule::Inv {
+            gamma: required(self.gamma, "inv", "gamma")?,
+            power: required(self.power, "inv", "power")?,
+        };
+        Caffe::new(required(self.base_lr, "inv", "base_lr")?, rule)
+    }
+}
+
+impl PolyConfig {
+    pub(crate) fn build(&self) -> Result<Caffe, ScheduleError> {
+        let rule = CaffeRule::Poly {
+            power: required(self.power, "poly", "power")?,
+            max_iterations: required(self.max_iterations, "poly", "max_iterations")?,
+        };
+        Caffe::new(required(self.base_lr, "poly", "base_lr")?, rule)
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use super::config::{momenta_of, required, resolve_epochs};
 use super::validate::{count, lr_range, momentum_range, positive};
 use super::{LrSchedule, ScheduleError};
 
@@ -335,5 +336,99 @@ impl LrSchedule for Cyclic {
             s.push_str(&format!(" {}", self.shape.name()));
         }
         s
+    }
+}
+
+/// `[schedule]` of `policy = "triangular"`, `"triangular2"` or `"exp_range"`: `base_lr`,
+/// `max_lr`, `step_size` (or `step_size_epochs`), [`step_size_down`/`step_size_down_epochs`,
+/// `shape`, `base_momentum` + `max_momentum`, `cycle_momentum`]; `exp_range` also `gamma`
+/// and [`decay`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CyclicConfig {
+    /// The lower bound.
+    pub base_lr: Option<f64>,
+    /// The upper bound.
+    pub max_lr: Option<f64>,
+    /// Half a cycle (the rising half) in iterations.
+    pub step_size: Option<u64>,
+    /// `step_size` in epochs.
+    pub step_size_epochs: Option<f64>,
+    /// The falling half in iterations (default `step_size`).
+    pub step_size_down: Option<u64>,
+    /// `step_size_down` in epochs.
+    pub step_size_down_epochs: Option<f64>,
+    /// The window shape of a cycle (default `triangle`).
+    pub shape: Option<Shape>,
+    /// `exp_range`: the amplitude (or both bounds) is scaled by `gamma^iteration`.
+    pub gamma: Option<f64>,
+    /// `exp_range`: what decays, `amplitude` (default) or `both` bounds.
+    pub decay: Option<ExpRangeDecay>,
+    /// Momentum at the LR peak.
+    pub base_momentum: Option<f64>,
+    /// Momentum at the LR minimum.
+    pub max_momentum: Option<f64>,
+    /// Whether momentum is cycled (default: when both momenta are given).
+    pub cycle_momentum: Option<bool>,
+}
+
+impl CyclicConfig {
+    /// The keys of every cyclic policy; `exp_range` adds `gamma` and `decay`.
+    const KEYS: &'static str = "base_lr, max_lr, step_size, step_size_epochs, step_size_down, \
+        step_size_down_epochs, shape, base_momentum, max_momentum, cycle_momentum";
+
+    pub(crate) fn build(
+        &self,
+        policy: &'static str,
+        ipe: Option<u64>,
+    ) -> Result<Cyclic, ScheduleError> {
+        let scale = if policy == "exp_range" {
+            Scale::ExpRange {
+                gamma: required(self.gamma, policy, "gamma")?,
+                decay: self.decay.unwrap_or_default(),
+            }
+        } else {
+            for (key, given) in [
+                ("gamma", self.gamma.is_some()),
+                ("decay", self.decay.is_some()),
+            ] {
+                if given {
+                    return Err(ScheduleError::KeyNotUsed {
+                        policy,
+                        key,
+                        allowed: Self::KEYS.to_owned(),
+                    });
+                }
+            }
+            if policy == "triangular2" {
+                Scale::Halving
+            } else {
+                Scale::Constant
+            }
+        };
+        let step_size = resolve_epochs(
+            ("step_size", self.step_size),
+            ("step_size_epochs", self.step_size_epochs),
+            ipe,
+        )?;
+        let mut c = Cyclic::new(
+            required(self.base_lr, policy, "base_lr")?,
+            required(self.max_lr, policy, "max_lr")?,
+            required(step_size, policy, "step_size")?,
+            scale,
+        )?
+        .with_shape(self.shape.unwrap_or_default());
+        if let Some(down) = resolve_epochs(
+            ("step_size_down", self.step_size_down),
+            ("step_size_down_epochs", self.step_size_down_epochs),
+            ipe,
+        )? {
+            c = c.with_step_size_down(down)?;
+        }
+        let momenta = (self.base_momentum, self.max_momentum, self.cycle_momentum);
+        if let Some((base_m, max_m)) = momenta_of(momenta, false, policy)? {
+            c = c.with_momentum(base_m, max_m)?;
+        }
+        Ok(c)
     }
 }

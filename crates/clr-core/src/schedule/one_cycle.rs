@@ -4,6 +4,7 @@ use std::f64::consts::PI;
 
 use serde::{Deserialize, Serialize};
 
+use super::config::{momenta_of, required};
 use super::validate::{count, momentum_range, positive};
 use super::{LrSchedule, ScheduleError};
 
@@ -236,5 +237,51 @@ impl LrSchedule for OneCycle {
                 ""
             }
         )
+    }
+}
+
+/// `[schedule]` of `policy = "one_cycle"`: `max_lr`, `total_iterations`, [`pct_start`,
+/// `anneal`, `div_factor`, `final_div_factor`, `three_phase`, `base_momentum`,
+/// `max_momentum`, `cycle_momentum`] (PyTorch's defaults where not given).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OneCycleConfig {
+    /// The peak rate.
+    pub max_lr: Option<f64>,
+    /// The cycle's length (PyTorch's `total_steps`).
+    pub total_iterations: Option<u64>,
+    /// Fraction of the cycle spent rising.
+    pub pct_start: Option<f64>,
+    /// Interpolation, `cos` or `linear`.
+    pub anneal: Option<Anneal>,
+    /// `initial_lr = max_lr / div_factor`.
+    pub div_factor: Option<f64>,
+    /// `min_lr = initial_lr / final_div_factor`.
+    pub final_div_factor: Option<f64>,
+    /// fastai's three phases.
+    pub three_phase: Option<bool>,
+    /// Momentum at the LR peak (default 0.85).
+    pub base_momentum: Option<f64>,
+    /// Momentum at the LR minimum (default 0.95).
+    pub max_momentum: Option<f64>,
+    /// Whether momentum is cycled (default `true`).
+    pub cycle_momentum: Option<bool>,
+}
+
+impl OneCycleConfig {
+    pub(crate) fn build(&self) -> Result<OneCycle, ScheduleError> {
+        let p = "one_cycle";
+        let mut o = OneCycleParams::new(
+            required(self.max_lr, p, "max_lr")?,
+            required(self.total_iterations, p, "total_iterations")?,
+        );
+        o.pct_start = self.pct_start.unwrap_or(o.pct_start);
+        o.anneal = self.anneal.unwrap_or(o.anneal);
+        o.div_factor = self.div_factor.unwrap_or(o.div_factor);
+        o.final_div_factor = self.final_div_factor.unwrap_or(o.final_div_factor);
+        o.three_phase = self.three_phase.unwrap_or(o.three_phase);
+        let momenta = (self.base_momentum, self.max_momentum, self.cycle_momentum);
+        o.momentum = momenta_of(momenta, true, p)?;
+        OneCycle::new(o)
     }
 }

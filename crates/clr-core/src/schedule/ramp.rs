@@ -1,6 +1,9 @@
 //! Monotone ramps between two learning rates: the paper's `linear_decay` baseline and the LR
 //! range test's sweeps (`range_linear`, the paper's; `range_exp`, fastai's).
 
+use serde::{Deserialize, Serialize};
+
+use super::config::{required, resolve_epochs};
 use super::validate::{count, lr_range, positive};
 use super::{LrSchedule, ScheduleError};
 
@@ -154,6 +157,69 @@ impl LrSchedule for Ramp {
             RampKind::RangeExp => {
                 format!("range_exp {}-{} over {}", self.from, self.to, self.span + 1)
             }
+        }
+    }
+}
+
+/// `[schedule]` of `policy = "linear_decay"`: `base_lr`, `max_lr`, `step_size` (or
+/// `step_size_epochs`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinearDecayConfig {
+    /// The rate at the end.
+    pub base_lr: Option<f64>,
+    /// The rate at the start.
+    pub max_lr: Option<f64>,
+    /// The length of the decay in iterations.
+    pub step_size: Option<u64>,
+    /// `step_size` in epochs.
+    pub step_size_epochs: Option<f64>,
+}
+
+/// `[schedule]` of `policy = "range_linear"` or `"range_exp"` (the LR range test's sweep):
+/// `min_lr`, `max_lr`, `iterations`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RangeConfig {
+    /// The rate at the start.
+    pub min_lr: Option<f64>,
+    /// The rate at the end.
+    pub max_lr: Option<f64>,
+    /// The sweep's length.
+    pub iterations: Option<u64>,
+}
+
+impl LinearDecayConfig {
+    pub(crate) fn build(&self, ipe: Option<u64>) -> Result<Ramp, ScheduleError> {
+        let p = "linear_decay";
+        let step_size = resolve_epochs(
+            ("step_size", self.step_size),
+            ("step_size_epochs", self.step_size_epochs),
+            ipe,
+        )?;
+        Ramp::linear_decay(
+            required(self.base_lr, p, "base_lr")?,
+            required(self.max_lr, p, "max_lr")?,
+            required(step_size, p, "step_size")?,
+        )
+    }
+}
+
+impl RangeConfig {
+    /// The sweep; `stage_iterations` stands in for a missing `iterations` inside a sequence.
+    pub(crate) fn build(
+        &self,
+        exp: bool,
+        stage_iterations: Option<u64>,
+    ) -> Result<Ramp, ScheduleError> {
+        let p = if exp { "range_exp" } else { "range_linear" };
+        let min_lr = required(self.min_lr, p, "min_lr")?;
+        let max_lr = required(self.max_lr, p, "max_lr")?;
+        let n = required(self.iterations.or(stage_iterations), p, "iterations")?;
+        if exp {
+            Ramp::range_exp(min_lr, max_lr, n)
+        } else {
+            Ramp::range_linear(min_lr, max_lr, n)
         }
     }
 }

@@ -1,8 +1,10 @@
 //! A sequence of stages, each a schedule run for a number of iterations (e.g. the paper's
 //! three-stage `triangular2` run).
 
+use serde::{Deserialize, Serialize};
+
 use super::validate::count;
-use super::{LrSchedule, Schedule, ScheduleError};
+use super::{LrSchedule, Schedule, ScheduleConfig, ScheduleError};
 
 /// One stage of a [`Sequence`].
 #[derive(Clone, Debug)]
@@ -139,5 +141,56 @@ impl LrSchedule for Sequence {
             .map(|s| format!("{} for {}", s.schedule.describe(), s.iterations))
             .collect();
         format!("sequence [{}]", parts.join("; "))
+    }
+}
+
+/// `[schedule]` of `policy = "sequence"`: `stages`, each a schedule table plus its
+/// `iterations`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SequenceConfig {
+    /// The stages in order.
+    pub stages: Option<Vec<StageConfig>>,
+}
+
+/// One stage of a sequence: how long it runs and its schedule (whose iteration count starts
+/// at 0 when the stage does).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageConfig {
+    /// The stage's length.
+    pub iterations: Option<u64>,
+    /// The stage's schedule (`policy = "…"` and its keys, in the same table).
+    #[serde(flatten)]
+    pub schedule: ScheduleConfig,
+}
+
+impl SequenceConfig {
+    pub(crate) fn build(&self, ipe: Option<u64>) -> Result<Sequence, ScheduleError> {
+        let stages = self.stages.as_ref().ok_or(ScheduleError::MissingKey {
+            policy: "sequence",
+            key: "stages",
+        })?;
+        let built = stages
+            .iter()
+            .enumerate()
+            .map(|(index, stage)| {
+                let in_stage = |e| ScheduleError::Stage {
+                    index,
+                    source: Box::new(e),
+                };
+                let iterations = stage.iterations.ok_or(ScheduleError::MissingKey {
+                    policy: stage.schedule.policy_name(),
+                    key: "iterations",
+                });
+                Ok(Stage {
+                    iterations: iterations.map_err(in_stage)?,
+                    schedule: stage
+                        .schedule
+                        .build_stage(ipe, stage.iterations)
+                        .map_err(in_stage)?,
+                })
+            })
+            .collect::<Result<Vec<_>, ScheduleError>>()?;
+        Sequence::new(built)
     }
 }

@@ -3,6 +3,9 @@
 
 use std::f64::consts::PI;
 
+use serde::{Deserialize, Serialize};
+
+use super::config::required;
 use super::validate::{count, non_negative, positive};
 use super::{LrSchedule, ScheduleError};
 
@@ -123,6 +126,31 @@ impl LrSchedule for Sgdr {
         format!(
             "sgdr {}-{} t0 {} t_mult {}",
             self.eta_min, self.max_lr, self.t0, self.t_mult
+        )
+    }
+}
+
+/// `[schedule]` of `policy = "sgdr"`: `max_lr`, `t0`, [`t_mult`, `eta_min`].
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SgdrConfig {
+    /// The rate at the start of every cycle.
+    pub max_lr: Option<f64>,
+    /// The first cycle's length.
+    pub t0: Option<u64>,
+    /// The factor by which each cycle is longer than the last (default 1).
+    pub t_mult: Option<u64>,
+    /// The rate at the end of every cycle (default 0).
+    pub eta_min: Option<f64>,
+}
+
+impl SgdrConfig {
+    pub(crate) fn build(&self) -> Result<Sgdr, ScheduleError> {
+        Sgdr::new(
+            required(self.max_lr, "sgdr", "max_lr")?,
+            self.eta_min.unwrap_or(0.0),
+            required(self.t0, "sgdr", "t0")?,
+            self.t_mult.unwrap_or(1),
         )
     }
 }

@@ -59,7 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if let Some(out) = &args.plot {
         // Exponential sweeps span decades and read better on a log axis.
-        let log_lr = config.policy == Policy::RangeExp;
+        let log_lr = config.policy() == Policy::RangeExp;
         write_figure(out, &schedule_figure(&schedule, args.iterations, log_lr))
             .with_context(|| format!("cannot write the plot {}", out.display()))?;
     }
