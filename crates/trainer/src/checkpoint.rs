@@ -53,9 +53,7 @@ pub struct LoopState {
     pub model: String,
 }
 
-fn dir(run_dir: &Path) -> PathBuf {
-    run_dir.join(crate::rundir::CHECKPOINTS)
-}
+use crate::rundir::checkpoints as dir;
 
 /// Saves a checkpoint of `state.iteration` and prunes older ones.
 pub fn save(run_dir: &Path, net: &Network, opt: &Optimizer, state: &LoopState) -> Result<PathBuf> {

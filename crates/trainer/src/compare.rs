@@ -10,9 +10,9 @@ use anyhow::{bail, Context, Result};
 use crate::config::{self, LoadedConfig};
 use crate::data::{DataConfig, Dataset};
 use crate::figures::{self, Curve};
-use crate::metrics::{self, Summary};
+use crate::metrics::Summary;
 use crate::report::{self, RunResult};
-use crate::run::{self, files, RunOptions};
+use crate::run::{self, RunOptions};
 use crate::rundir::{Existing, RunDir};
 use crate::stop::StopReason;
 use crate::sweep::{self, Prior, RunSpec};
@@ -59,18 +59,6 @@ pub struct Comparison {
     pub files: Vec<PathBuf>,
     /// Runs without a finished result (`--report-only`), as `name seed-N`.
     pub missing: Vec<String>,
-}
-
-/// Reads a finished run directory (summary, metrics and config).
-pub fn read_run(dir: &Path) -> Result<(Summary, Vec<crate::metrics::Row>, LoadedConfig)> {
-    let sp = dir.join(files::SUMMARY);
-    let summary: Summary = serde_json::from_slice(
-        &std::fs::read(&sp).with_context(|| format!("reading {}", sp.display()))?,
-    )
-    .with_context(|| format!("parsing {}", sp.display()))?;
-    let rows = metrics::read_csv(&dir.join(files::METRICS))?;
-    let loaded = config::load(&dir.join(files::CONFIG), &[])?;
-    Ok((summary, rows, loaded))
 }
 
 /// Rebuilds a run's schedule with its iterations per epoch (from its metrics).

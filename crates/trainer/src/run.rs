@@ -1,7 +1,7 @@
 //! The training loop: data, model, optimizer and schedule tied together in a [`Trainer`],
 //! with evaluation ([`crate::eval`]), stop rules ([`crate::stop`]), logging and checkpoints.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,9 +16,9 @@ use crate::config::{self, LoadedConfig};
 use crate::data::{self, Dataset, Sampler};
 pub use crate::eval::Evaluator;
 use crate::fsutil::write_atomic;
-use crate::metrics::{self, Row, Smoother, Summary};
+use crate::metrics::{Row, Smoother, Summary};
 use crate::progress::{self, Reporter, Status};
-use crate::rundir::{Existing, Origin, RunDir};
+use crate::rundir::{write_metrics, Existing, Origin, RunDir};
 use crate::stop::{self, Event, Rule, Rules, StopReason};
 
 /// How a run is carried out (everything that is not in the config).
@@ -524,12 +524,6 @@ impl<'a> Trainer<'a> {
             out_dir: self.out,
         })
     }
-}
-
-fn write_metrics(out: &Path, rows: &[Row]) -> Result<()> {
-    let path = out.join(files::METRICS);
-    write_atomic(&path, metrics::to_csv(rows).as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
 }
 
 /// The hint printed when a run diverges.

@@ -15,6 +15,10 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+
+use crate::config::{self, LoadedConfig};
+use crate::fsutil::write_atomic;
+use crate::metrics::{self, Row, Summary};
 use serde::{Deserialize, Serialize};
 
 /// The resolved config of the run.
@@ -103,6 +107,59 @@ impl Origin {
         crate::fsutil::write_atomic(&path, &json)
             .with_context(|| format!("writing {}", path.display()))
     }
+}
+
+/// Reads a finished run directory (summary, metrics and config).
+pub fn read_run(dir: &Path) -> Result<(Summary, Vec<Row>, LoadedConfig)> {
+    let sp = dir.join(SUMMARY);
+    let summary: Summary = serde_json::from_slice(
+        &std::fs::read(&sp).with_context(|| format!("reading {}", sp.display()))?,
+    )
+    .with_context(|| format!("parsing {}", sp.display()))?;
+    let rows = metrics::read_csv(&dir.join(METRICS))?;
+    let loaded = config::load(&dir.join(CONFIG), &[])?;
+    Ok((summary, rows, loaded))
+}
+
+/// Writes `metrics.csv` (atomically).
+pub fn write_metrics(out: &Path, rows: &[Row]) -> Result<()> {
+    let path = out.join(METRICS);
+    write_atomic(&path, metrics::to_csv(rows).as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+/// Every directory at or below `dir` (two levels at most) that holds a finished run's
+/// metrics and summary, in path order.
+pub fn find_runs(dir: &Path, depth: usize) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    collect_runs(dir, depth, &mut found);
+    found
+}
+
+fn collect_runs(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
+    if dir.join(METRICS).exists() && dir.join(SUMMARY).exists() {
+        found.push(dir.to_owned());
+        return;
+    }
+    if depth == 0 {
+        return;
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        let mut subs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        subs.sort();
+        for s in subs {
+            collect_runs(&s, depth - 1, found);
+        }
+    }
+}
+
+/// The checkpoints folder of a run directory.
+pub fn checkpoints(run_dir: &Path) -> PathBuf {
+    run_dir.join(CHECKPOINTS)
 }
 
 /// True if `dir` holds results of a run or comparison: metrics, a summary, weights,

@@ -76,7 +76,7 @@ pub fn prior(loaded: &LoadedConfig, dir: &Path) -> Result<Prior> {
         });
     }
     if dir.join(SUMMARY).exists() {
-        let (summary, rows, _) = crate::compare::read_run(dir)?;
+        let (summary, rows, _) = crate::rundir::read_run(dir)?;
         if !matches!(summary.stop_reason, StopReason::Interrupted { .. }) {
             return Ok(Prior::Finished(Box::new((summary, rows))));
         }

@@ -1,12 +1,13 @@
 //! `clr plot`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use crate::compare::{read_run, schedule_of};
+use crate::compare::schedule_of;
 use crate::figures::{self, Curve};
 use crate::run::files;
+use crate::rundir::{find_runs, read_run};
 
 /// Arguments of `clr plot`.
 #[derive(Debug, clap::Args)]
@@ -19,28 +20,6 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-/// Every run directory at or below `dir` (two levels at most).
-fn find_runs(dir: &Path, depth: usize, found: &mut Vec<PathBuf>) {
-    if dir.join(files::METRICS).exists() && dir.join(files::SUMMARY).exists() {
-        found.push(dir.to_owned());
-        return;
-    }
-    if depth == 0 {
-        return;
-    }
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        let mut subs: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect();
-        subs.sort();
-        for s in subs {
-            find_runs(&s, depth - 1, found);
-        }
-    }
-}
-
 /// Runs `clr plot`.
 pub fn run(args: Args) -> Result<()> {
     let mut dirs = Vec::new();
@@ -49,7 +28,7 @@ pub fn run(args: Args) -> Result<()> {
             bail!("{} is not a directory (give run directories written by `clr train` or `clr compare`)", r.display());
         }
         let before = dirs.len();
-        find_runs(r, 2, &mut dirs);
+        dirs.extend(find_runs(r, 2));
         if dirs.len() == before {
             bail!(
                 "{} holds no finished run ({} and {} missing)",
