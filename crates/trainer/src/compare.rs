@@ -208,7 +208,6 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
 pub fn plan(opts: &CompareOptions) -> Result<Plan> {
     let specs = specs(opts)?;
     let mut lines = Vec::new();
-    let mut finished = 0;
     let mut extra = Vec::new();
     if let Some(t) = opts.threads {
         extra.extend(["--threads".to_owned(), t.to_string()]);
@@ -216,17 +215,8 @@ pub fn plan(opts: &CompareOptions) -> Result<Plan> {
     if let Some(m) = &opts.run.mirror {
         extra.extend(["--mirror".to_owned(), m.clone()]);
     }
-    let mut todo = Vec::new();
-    for spec in &specs {
-        match sweep::prior(&spec.loaded, &spec.dir)? {
-            Prior::Finished(_) => finished += 1,
-            Prior::OtherConfig if !opts.force => {
-                return Err(sweep::other_config_error(&spec.dir, &spec.loaded))
-            }
-            _ => todo.push(spec),
-        }
-    }
-    prepare_data(&todo, opts)?;
+    let mut finished = 0;
+    let todo = unfinished(&specs, opts, |_| finished += 1)?;
     for spec in todo {
         lines.push(sweep::plan_line(&opts.exe, spec, opts.force, &extra));
     }
@@ -248,11 +238,30 @@ pub struct Plan {
     pub total: usize,
 }
 
-/// Fetches the datasets the runs need, once each, so that workers started together do not
-/// race to fetch them.
-fn prepare_data(specs: &[&RunSpec], opts: &CompareOptions) -> Result<()> {
-    let mut prepared: Vec<&DataConfig> = Vec::new();
+/// The runs of `specs` that still need training (`finished` is told of the others), after
+/// fetching the datasets they need, once each, so that workers started together do not race
+/// to fetch them.
+///
+/// # Errors
+/// A run directory holding another config's run (without `--force`); a dataset that cannot
+/// be had.
+fn unfinished<'a>(
+    specs: &'a [RunSpec],
+    opts: &CompareOptions,
+    mut finished: impl FnMut(&RunSpec),
+) -> Result<Vec<&'a RunSpec>> {
+    let mut todo = Vec::new();
     for spec in specs {
+        match sweep::prior(&spec.loaded, &spec.dir)? {
+            Prior::Finished(_) => finished(spec),
+            Prior::OtherConfig if !opts.force => {
+                return Err(sweep::other_config_error(&spec.dir, &spec.loaded))
+            }
+            _ => todo.push(spec),
+        }
+    }
+    let mut prepared: Vec<&DataConfig> = Vec::new();
+    for spec in &todo {
         let data = &spec.loaded.config.data;
         if !prepared.contains(&data) {
             crate::data::ensure_available(data, opts.run.mirror.as_deref())
@@ -260,29 +269,21 @@ fn prepare_data(specs: &[&RunSpec], opts: &CompareOptions) -> Result<()> {
             prepared.push(data);
         }
     }
-    Ok(())
+    Ok(todo)
 }
 
 /// Trains the unfinished runs `opts.jobs` at a time in child processes.
 fn run_parallel(specs: &[RunSpec], opts: &CompareOptions) -> Result<()> {
-    let mut todo = Vec::new();
-    for spec in specs {
-        match sweep::prior(&spec.loaded, &spec.dir)? {
-            Prior::Finished(_) => eprintln!(
-                "{}: reusing the finished run in {}",
-                spec.label(),
-                spec.dir.display()
-            ),
-            Prior::OtherConfig if !opts.force => {
-                return Err(sweep::other_config_error(&spec.dir, &spec.loaded))
-            }
-            _ => todo.push(spec.clone()),
-        }
-    }
+    let todo = unfinished(specs, opts, |spec| {
+        eprintln!(
+            "{}: reusing the finished run in {}",
+            spec.label(),
+            spec.dir.display()
+        );
+    })?;
     if todo.is_empty() {
         return Ok(());
     }
-    prepare_data(&todo.iter().collect::<Vec<_>>(), opts)?;
     let total = opts.threads.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });

@@ -175,7 +175,7 @@ const TAIL: usize = 12;
 /// # Errors
 /// A child that cannot be started, a run that fails (its last lines are in the error), or
 /// an interruption (the runs keep their checkpoints; the same command continues them).
-pub fn run_jobs(specs: &[RunSpec], jobs: &Jobs) -> Result<()> {
+pub fn run_jobs(specs: &[&RunSpec], jobs: &Jobs) -> Result<()> {
     let bars = jobs.progress == Mode::Auto && std::io::stderr().is_terminal();
     let multi =
         bars.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(4)));

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{required, resolve_epochs};
+use super::config::{required, resolve_epochs, Policy};
 use super::validate::{count, finite, non_negative, positive};
 use super::{LrSchedule, ScheduleError};
 
@@ -296,11 +296,8 @@ impl FixedConfig {
 }
 
 impl StepConfig {
-    pub(crate) fn build(
-        &self,
-        policy: &'static str,
-        ipe: Option<u64>,
-    ) -> Result<Caffe, ScheduleError> {
+    pub(crate) fn build(&self, kind: Policy, ipe: Option<u64>) -> Result<Caffe, ScheduleError> {
+        let (sigmoid, policy) = (kind == Policy::Sigmoid, kind.name());
         let gamma = required(self.gamma, policy, "gamma")?;
         let step_size = required(
             resolve_epochs(
@@ -311,7 +308,7 @@ impl StepConfig {
             policy,
             "step_size",
         )?;
-        let rule = if policy == "sigmoid" {
+        let rule = if sigmoid {
             CaffeRule::Sigmoid { gamma, step_size }
         } else {
             CaffeRule::Step { gamma, step_size }

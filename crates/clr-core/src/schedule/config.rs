@@ -183,7 +183,7 @@ impl ScheduleConfig {
         ipe: Option<u64>,
         stage_iterations: Option<u64>,
     ) -> Result<Schedule, ScheduleError> {
-        let p = self.policy_name();
+        let p = self.policy();
         Ok(match self {
             Self::Fixed(c) => c.build()?.into(),
             Self::Step(c) | Self::Sigmoid(c) => c.build(p, ipe)?.into(),

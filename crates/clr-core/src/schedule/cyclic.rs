@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{momenta_of, required, resolve_epochs};
+use super::config::{momenta_of, required, resolve_epochs, Policy};
 use super::validate::{count, lr_range, momentum_range, positive};
 use super::{LrSchedule, ScheduleError};
 
@@ -377,12 +377,9 @@ impl CyclicConfig {
     const KEYS: &'static str = "base_lr, max_lr, step_size, step_size_epochs, step_size_down, \
         step_size_down_epochs, shape, base_momentum, max_momentum, cycle_momentum";
 
-    pub(crate) fn build(
-        &self,
-        policy: &'static str,
-        ipe: Option<u64>,
-    ) -> Result<Cyclic, ScheduleError> {
-        let scale = if policy == "exp_range" {
+    pub(crate) fn build(&self, kind: Policy, ipe: Option<u64>) -> Result<Cyclic, ScheduleError> {
+        let policy = kind.name();
+        let scale = if kind == Policy::ExpRange {
             Scale::ExpRange {
                 gamma: required(self.gamma, policy, "gamma")?,
                 decay: self.decay.unwrap_or_default(),
@@ -400,7 +397,7 @@ impl CyclicConfig {
                     });
                 }
             }
-            if policy == "triangular2" {
+            if kind == Policy::Triangular2 {
                 Scale::Halving
             } else {
                 Scale::Constant
