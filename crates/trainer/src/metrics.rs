@@ -98,7 +98,7 @@ impl<'de> Deserialize<'de> for JsonF64 {
 }
 
 /// `#[serde(with)]` for `f64` fields through [`JsonF64`].
-mod json_f64 {
+pub(crate) mod json_f64 {
     use super::JsonF64;
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

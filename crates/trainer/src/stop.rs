@@ -46,7 +46,8 @@ pub enum StopReason {
     Diverged {
         /// The update (0-based) whose batch loss was not finite; it was not applied.
         iteration: u64,
-        /// The mean batch loss.
+        /// The mean batch loss (NaN or infinite: `"NaN"`, `"inf"` in JSON).
+        #[serde(with = "crate::metrics::json_f64")]
         loss: f64,
     },
     /// The smoothed loss grew past a multiple of its minimum (range test).
@@ -627,5 +628,22 @@ mod tests {
             cycle_end: true,
         };
         assert_eq!(rules.check(e, &mut plateau), None);
+    }
+
+    #[test]
+    fn a_diverged_reason_reads_back_from_json() {
+        for loss in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let r = StopReason::Diverged { iteration: 2, loss };
+            let json = serde_json::to_string(&r).unwrap();
+            let back: StopReason = serde_json::from_str(&json).unwrap();
+            let StopReason::Diverged { iteration, loss: l } = back else {
+                panic!("{json}");
+            };
+            assert_eq!(iteration, 2);
+            assert!(
+                l.to_bits() == loss.to_bits() || (l.is_nan() && loss.is_nan()),
+                "{json}"
+            );
+        }
     }
 }

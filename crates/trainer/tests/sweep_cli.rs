@@ -342,3 +342,45 @@ fn sigterm_to_compare_jobs_checkpoints_every_child_and_the_same_command_continue
     assert_eq!(summary(&out.join("fixed/seed-7"))["iterations"], 2000);
     assert_eq!(summary(&out.join("clr/seed-7"))["iterations"], 2000);
 }
+
+#[test]
+fn diverging_runs_are_rows_of_the_table_one_at_a_time_and_with_jobs() {
+    if !have_mnist() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cfgs = configs(tmp.path());
+    let diverge = ["--set", "schedule.base_lr=1e5"];
+    let cyclic = |out: &Path, extra: &[&str]| {
+        clr()
+            .arg("compare")
+            .arg(&cfgs[1])
+            .args(["--seeds", "2", "--out"])
+            .arg(out)
+            .args(small())
+            .args(["--set", "schedule.max_lr=1e6"])
+            .args(diverge)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    for extra in [&["-q"][..], &["-q", "--jobs", "2"][..]] {
+        let out = tmp.path().join(extra.len().to_string());
+        let o = cyclic(&out, extra);
+        assert!(o.status.success(), "{extra:?}: {}", text(&o.stderr));
+        let table = table(&text(&o.stdout));
+        assert_eq!(table.len(), 3, "{table:?}");
+        let s = summary(&out.join("clr/seed-7"));
+        assert_eq!(s["stop_reason"]["kind"], "diverged");
+        assert_eq!(s["stop_reason"]["loss"], "NaN");
+        // Again: the diverged runs are reused, not trained again.
+        let again = cyclic(&out, extra);
+        assert!(again.status.success(), "{}", text(&again.stderr));
+        assert_eq!(
+            text(&again.stderr)
+                .matches("reusing the finished run")
+                .count(),
+            2
+        );
+    }
+}
