@@ -49,18 +49,13 @@ pub struct BenchResult {
 pub fn input_chw(workload: Preset) -> [usize; 3] {
     match workload {
         Preset::Mlp | Preset::Lenet => [1, 28, 28],
-        Preset::Cifar10Quick | Preset::Cifar10Full => [3, 32, 32],
+        _ => [3, 32, 32],
     }
 }
 
 /// Workload name as on the command line.
 pub fn workload_name(workload: Preset) -> &'static str {
-    match workload {
-        Preset::Mlp => "mlp",
-        Preset::Lenet => "lenet",
-        Preset::Cifar10Quick => "cifar10_quick",
-        Preset::Cifar10Full => "cifar10_full",
-    }
+    workload.name()
 }
 
 const EVAL_IMAGES: usize = 10_000;

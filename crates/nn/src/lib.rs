@@ -46,10 +46,12 @@ pub mod spec;
 pub use error::NnError;
 pub use footprint::{footprint, Footprint};
 pub use init::{InitSpec, VarianceNorm};
-pub use layer::{Dims, Layer, Mode, Param};
+pub use layer::{Dims, Layer, Mode, Param, Residual, Shortcut, Sublayers};
 pub use loss::BatchStats;
 pub use model::{Net, Network};
 pub use optim::{Optimizer, OptimizerSpec, SgdConvention};
 pub use scalar::Real;
 pub use simd::flush_subnormals;
-pub use spec::{ActivationSpec, LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec, Preset};
+pub use spec::{
+    ActivationSpec, LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec, Preset, ShortcutSpec,
+};

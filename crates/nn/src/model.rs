@@ -4,12 +4,13 @@
 use crate::layer::conv2d::ConvGeom;
 use crate::layer::pool::pool_out;
 use crate::layer::{
-    Activation, ActivationKind, BatchNorm, Conv2d, Dense, Dims, Dropout, Flatten, Layer, Lrn,
-    LrnRegion, Mode, Param, Pool, PoolKind,
+    each_trainable_mut, visit_params, visit_params_mut, Activation, ActivationKind, BatchNorm,
+    Conv2d, Dense, Dims, Dropout, Flatten, GlobalAvgPool, Layer, Lrn, LrnRegion, Mode, Param, Pool,
+    PoolKind, Residual, Shortcut,
 };
 use crate::loss::{softmax_cross_entropy, BatchStats};
 use crate::seed::mix;
-use crate::spec::{LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec};
+use crate::spec::{LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec, ShortcutSpec};
 use crate::{init::InitSpec, io, NnError, Real};
 use ndarray::{ArrayD, ArrayView4, ArrayViewD};
 use rand::SeedableRng;
@@ -148,6 +149,18 @@ pub(crate) fn build_layers<T: Real>(
         counts: HashMap::new(),
         index: 0,
     };
+    build_chain(&mut b, specs, input, 0)
+}
+
+/// [`build_layers`] with the builder's counters (names, initialization streams) shared with
+/// the enclosing chain; dropout layers draw their masks from `salt` + their position.
+#[allow(clippy::type_complexity)]
+fn build_chain<T: Real>(
+    b: &mut Builder,
+    specs: &[LayerSpec],
+    input: Dims,
+    salt: u64,
+) -> Result<(Vec<Box<dyn Layer<T>>>, Vec<String>, Dims), NnError> {
     let mut layers: Vec<Box<dyn Layer<T>>> = Vec::new();
     let mut names = Vec::new();
     let mut dims = input;
@@ -300,7 +313,7 @@ pub(crate) fn build_layers<T: Real>(
                         message: format!("p = {p} must be in [0, 1)"),
                     });
                 }
-                (name, Box::new(Dropout::new(*p, dims, i as u64)))
+                (name, Box::new(Dropout::new(*p, dims, salt + i as u64)))
             }
             LayerSpec::BatchNorm { eps, momentum } => {
                 let name = b.name("bn", &None);
@@ -319,6 +332,12 @@ pub(crate) fn build_layers<T: Real>(
                 )
             }
             LayerSpec::Flatten => (b.name("flatten", &None), Box::new(Flatten::new(dims))),
+            LayerSpec::GlobalAvgPool => (b.name("gap", &None), Box::new(GlobalAvgPool::new(dims))),
+            LayerSpec::Residual { layers, shortcut } => {
+                let name = b.name("res", &None);
+                let block = residual(b, &name, layers, *shortcut, dims, salt, i)?;
+                (name, Box::new(block))
+            }
         };
         dims = layer.out_dims();
         names.push(name);
@@ -331,6 +350,64 @@ pub(crate) fn build_layers<T: Real>(
         )));
     }
     Ok((layers, names, dims))
+}
+
+/// A residual block named `name` on inputs of `dims`: its branch from `specs`, its
+/// sub-layers named within the block (`conv1`, `bn1`, ...), errors naming `name.sub`.
+fn residual<T: Real>(
+    b: &mut Builder,
+    name: &str,
+    specs: &[LayerSpec],
+    shortcut: ShortcutSpec,
+    dims: Dims,
+    salt: u64,
+    i: usize,
+) -> Result<Residual<T>, NnError> {
+    let outer = std::mem::take(&mut b.counts);
+    let inner_salt = mix(salt ^ mix(i as u64 + 1));
+    let nested = |e: NnError| match e {
+        NnError::InvalidLayer {
+            layer,
+            kind,
+            message,
+        } => NnError::InvalidLayer {
+            layer: format!("{name}.{layer}"),
+            kind,
+            message,
+        },
+        other => other,
+    };
+    let built = build_chain::<T>(b, specs, dims, inner_salt).map_err(nested);
+    let result = built.and_then(|(branch, names, out)| {
+        let branch: Vec<_> = names.into_iter().zip(branch).collect();
+        let kind = match shortcut {
+            ShortcutSpec::Auto if out == dims => Shortcut::Identity,
+            ShortcutSpec::Auto | ShortcutSpec::Projection => Shortcut::Projection,
+            ShortcutSpec::Identity => Shortcut::Identity,
+            ShortcutSpec::Pad => Shortcut::Pad {
+                stride: dims.h.div_ceil(out.h.max(1)).max(1),
+            },
+        };
+        let projection = if kind == Shortcut::Projection {
+            let stride = dims.h.div_ceil(out.h.max(1)).max(1);
+            let specs = ModelSpec::projection(out.c, stride);
+            b.counts.clear();
+            let (p, n, _) = build_chain::<T>(b, &specs, dims, inner_salt).map_err(nested)?;
+            n.into_iter()
+                .map(|n| format!("shortcut_{n}"))
+                .zip(p)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Residual::new(dims, branch, kind, projection).map_err(|message| NnError::InvalidLayer {
+            layer: name.to_string(),
+            kind: "residual",
+            message,
+        })
+    });
+    b.counts = outer;
+    result
 }
 
 impl<T: Real> Net<T> {
@@ -696,19 +773,7 @@ impl<T: Real> Net<T> {
             0
         );
         for (name, l) in self.names.iter().zip(&self.layers) {
-            let d = l.out_dims();
-            let shape = if d.is_flat() {
-                d.c.to_string()
-            } else {
-                format!("{}x{}x{}", d.c, d.h, d.w)
-            };
-            let p: usize = l
-                .params()
-                .iter()
-                .filter(|p| p.trainable)
-                .map(|p| p.value.len())
-                .sum();
-            s += &format!("{:<12} {:<11} {:>15} {:>12}\n", name, l.kind(), shape, p);
+            summary_rows(&mut s, name, l.as_ref());
         }
         s += &format!(
             "total trainable parameters: {}, forward MFLOP/sample: {:.3}\n",
@@ -720,11 +785,10 @@ impl<T: Real> Net<T> {
 
     /// Trainable parameter count (buffers excluded).
     pub fn num_params(&self) -> usize {
-        self.layers
+        self.all_params()
             .iter()
-            .flat_map(|l| l.params())
-            .filter(|p| p.trainable)
-            .map(|p| p.value.len())
+            .filter(|(_, p)| p.trainable)
+            .map(|(_, p)| p.value.len())
             .sum()
     }
 
@@ -743,26 +807,31 @@ impl<T: Real> Net<T> {
             .unwrap_or(0)
     }
 
+    /// Every parameter and buffer with its full name (`layer.param`, a block's
+    /// `block.sub.param`), in layer order.
+    fn all_params(&self) -> Vec<(String, &Param<T>)> {
+        let mut out = Vec::new();
+        for (n, l) in self.names.iter().zip(&self.layers) {
+            visit_params(n, l.as_ref(), &mut |name, p| out.push((name, p)));
+        }
+        out
+    }
+
     /// `(layer.param, view)` for every parameter (or only the trainable ones), in layer order.
     fn named<'a>(
         &'a self,
         trainable_only: bool,
-        view: impl Fn(&'a Param<T>) -> ArrayViewD<'a, T> + Copy + 'a,
+        view: impl Fn(&'a Param<T>) -> ArrayViewD<'a, T>,
     ) -> Vec<(String, ArrayViewD<'a, T>)> {
-        self.names
-            .iter()
-            .zip(&self.layers)
-            .flat_map(|(n, l)| {
-                l.params()
-                    .iter()
-                    .filter(move |p| p.trainable || !trainable_only)
-                    .map(move |p| (format!("{n}.{}", p.name), view(p)))
-            })
+        self.all_params()
+            .into_iter()
+            .filter(|(_, p)| p.trainable || !trainable_only)
+            .map(|(n, p)| (n, view(p)))
             .collect()
     }
 
     /// Named parameters and buffers, e.g. `conv1.weight` (`[out, kh, kw, in]`), `fc1.weight`
-    /// (`[out, in]`), `bn1.running_mean`, in layer order.
+    /// (`[out, in]`), `bn1.running_mean`, `res1.conv2.weight`, in layer order.
     pub fn parameters(&self) -> Vec<(String, ArrayViewD<'_, T>)> {
         self.named(false, |p| p.value.view())
     }
@@ -772,41 +841,66 @@ impl<T: Real> Net<T> {
         self.named(true, |p| p.grad.view())
     }
 
-    /// Every parameter and buffer with its full name, mutable (optimizers, loading, tests).
-    pub(crate) fn params_mut(&mut self) -> impl Iterator<Item = (String, &mut Param<T>)> {
-        self.names
-            .iter()
-            .zip(self.layers.iter_mut())
-            .flat_map(|(n, l)| {
-                l.params_mut()
-                    .iter_mut()
-                    .map(move |p| (format!("{n}.{}", p.name), p))
-            })
+    /// Calls `f` with every parameter and buffer and its full name, mutable, in
+    /// [`Net::parameters`] order (optimizers, loading, tests).
+    pub(crate) fn for_each_param_mut(&mut self, mut f: impl FnMut(String, &mut Param<T>)) {
+        for (n, l) in self.names.iter().zip(self.layers.iter_mut()) {
+            visit_params_mut(n, l.as_mut(), &mut f);
+        }
     }
 
     /// `(lr_mult, decay_mult)` of every trainable parameter, in [`Net::gradients`] order.
     pub fn multipliers(&self) -> Vec<(f64, f64)> {
-        self.layers
-            .iter()
-            .flat_map(|l| l.params())
-            .filter(|p| p.trainable)
-            .map(|p| (p.lr_mult, p.decay_mult))
+        self.all_params()
+            .into_iter()
+            .filter(|(_, p)| p.trainable)
+            .map(|(_, p)| (p.lr_mult, p.decay_mult))
             .collect()
     }
 
-    /// Trainable parameters in order, without building names (no allocation).
-    pub(crate) fn trainable_mut(&mut self) -> impl Iterator<Item = &mut Param<T>> {
-        self.layers
-            .iter_mut()
-            .flat_map(|l| l.params_mut().iter_mut())
-            .filter(|p| p.trainable)
+    /// Calls `f` with every trainable parameter in order, without building names (no
+    /// allocation).
+    pub(crate) fn for_each_trainable_mut(&mut self, mut f: impl FnMut(&mut Param<T>)) {
+        for l in &mut self.layers {
+            each_trainable_mut(l.as_mut(), &mut f);
+        }
     }
 
-    /// Mutable value of the parameter `name` (tests and tools).
+    /// Mutable value of the parameter `name` (as in [`Net::parameters`]; tests and tools).
     pub fn parameter_mut(&mut self, name: &str) -> Option<ndarray::ArrayViewMutD<'_, T>> {
-        self.params_mut()
-            .find(|(n, _)| n == name)
-            .map(|(_, p)| p.value.view_mut())
+        let (layer, rest) = name.split_once('.')?;
+        let i = self.names.iter().position(|n| n == layer)?;
+        find_param_mut(self.layers[i].as_mut(), rest).map(|p| p.value.view_mut())
+    }
+}
+
+/// The parameter `name` (`param` or `sub.param`) of `l`.
+fn find_param_mut<'a, T: Real>(l: &'a mut dyn Layer<T>, name: &str) -> Option<&'a mut Param<T>> {
+    if let Some(i) = l.params().iter().position(|p| p.name == name) {
+        return Some(&mut l.params_mut()[i]);
+    }
+    let (sub, rest) = name.split_once('.')?;
+    let j = l.sublayers().iter().position(|(n, _)| n == sub)?;
+    find_param_mut(l.sublayers_mut()[j].1.as_mut(), rest)
+}
+
+/// The summary's row of `layer`, then its sub-layers' rows, indented.
+fn summary_rows<T: Real>(s: &mut String, name: &str, l: &dyn Layer<T>) {
+    let d = l.out_dims();
+    let shape = if d.is_flat() {
+        d.c.to_string()
+    } else {
+        format!("{}x{}x{}", d.c, d.h, d.w)
+    };
+    let mut p = 0;
+    visit_params("", l, &mut |_, q| {
+        if q.trainable {
+            p += q.value.len()
+        }
+    });
+    *s += &format!("{:<12} {:<11} {:>15} {:>12}\n", name, l.kind(), shape, p);
+    for (sub, sl) in l.sublayers() {
+        summary_rows(s, &format!("  {sub}"), sl.as_ref());
     }
 }
 
@@ -841,16 +935,18 @@ impl Net<f32> {
     pub fn load(&mut self, path: &Path) -> Result<(), NnError> {
         let mut file = io::Loaded::read(path)?;
         let mut values = Vec::new();
-        for (name, p) in self.params_mut() {
+        for (name, p) in self.all_params() {
             values.push(file.take(&name, p.value.shape())?);
         }
         file.finish()?;
-        for ((_, p), v) in self.params_mut().zip(values) {
+        let mut values = values.into_iter();
+        self.for_each_param_mut(|_, p| {
+            let v = values.next().expect("one value per parameter");
             p.value
                 .as_slice_mut()
                 .expect("contiguous")
                 .copy_from_slice(&v);
-        }
+        });
         Ok(())
     }
 }

@@ -18,6 +18,49 @@ pub enum Preset {
     Cifar10Quick,
     /// Caffe's `cifar10_full`, the network of the paper's Table 1.
     Cifar10Full,
+    /// He et al.'s CIFAR-10 ResNet-20: a 3x3 conv of 16 channels, then 3 stages of 3 residual
+    /// blocks (conv3x3-bn-relu-conv3x3-bn, then ReLU after the sum) of 16, 32 and 64 channels,
+    /// the first block of stages 2 and 3 with stride 2 and a parameter-free `pad` shortcut
+    /// (the paper's option A), global average pooling and one dense layer; He (Kaiming)
+    /// initialization. Convolutions keep a bias held at zero (`lr_mult` and `decay_mult` 0)
+    /// since batch norm follows each.
+    Resnet20,
+    /// ResNet-32: as ResNet-20 with 5 blocks per stage.
+    Resnet32,
+    /// ResNet-56: as ResNet-20 with 9 blocks per stage.
+    Resnet56,
+}
+
+impl Preset {
+    /// The preset's name in configs (`cifar10_quick`, `resnet20`, ...).
+    pub fn name(self) -> &'static str {
+        match self {
+            Preset::Mlp => "mlp",
+            Preset::Lenet => "lenet",
+            Preset::Cifar10Quick => "cifar10_quick",
+            Preset::Cifar10Full => "cifar10_full",
+            Preset::Resnet20 => "resnet20",
+            Preset::Resnet32 => "resnet32",
+            Preset::Resnet56 => "resnet56",
+        }
+    }
+}
+
+/// How a residual block's input reaches its sum.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ShortcutSpec {
+    /// The identity when the branch keeps the shape, a projection otherwise (default).
+    #[default]
+    Auto,
+    /// The input itself; the branch must keep the shape.
+    Identity,
+    /// A 1x1 convolution with the branch's stride to its channels, then batch norm (He et
+    /// al.'s option B).
+    Projection,
+    /// The input at every stride-th pixel in the first channels, the others zero (option A;
+    /// no parameters).
+    Pad,
 }
 
 /// Element-wise activation of the `mlp` preset.
@@ -191,6 +234,17 @@ pub enum LayerSpec {
     },
     /// Flatten to a feature vector (channel-major order).
     Flatten,
+    /// Each channel's mean over all pixels: `c x h x w` to `c` features.
+    GlobalAvgPool,
+    /// A residual block: `y = layers(x) + shortcut(x)`; the sub-layers are named within the
+    /// block (`res1.conv1.weight`). Put the activation after the sum as the next layer.
+    Residual {
+        /// The branch.
+        layers: Vec<LayerSpec>,
+        /// The shortcut (default `auto`).
+        #[serde(default)]
+        shortcut: ShortcutSpec,
+    },
 }
 
 /// The `[model]` table: either `preset = "..."` (with `hidden`, `activation`, `batch_norm` for
@@ -237,7 +291,7 @@ impl ModelSpec {
         match (&self.preset, &self.layers) {
             (Some(_), Some(_)) => invalid("give either `preset` or `layers`, not both"),
             (None, None) => invalid(
-                "give `preset` (mlp, lenet, cifar10_quick, cifar10_full) or a `layers` list",
+                "give `preset` (mlp, lenet, cifar10_quick, cifar10_full, resnet20, resnet32, resnet56) or a `layers` list",
             ),
             (None, Some(layers)) if mlp_keys => {
                 let _ = layers;
@@ -259,6 +313,9 @@ impl ModelSpec {
             (Some(Preset::Lenet), None) => Ok(lenet(num_classes)),
             (Some(Preset::Cifar10Quick), None) => Ok(cifar10_quick(num_classes)),
             (Some(Preset::Cifar10Full), None) => Ok(cifar10_full(num_classes)),
+            (Some(Preset::Resnet20), None) => Ok(resnet(3, num_classes)),
+            (Some(Preset::Resnet32), None) => Ok(resnet(5, num_classes)),
+            (Some(Preset::Resnet56), None) => Ok(resnet(9, num_classes)),
         }
     }
 }
@@ -416,4 +473,77 @@ fn cifar10_full(classes: usize) -> Vec<LayerSpec> {
         LayerSpec::Flatten,
         dense(classes, gauss(0.01), [1.0, 2.0], [250.0, 0.0]),
     ]
+}
+
+impl ModelSpec {
+    /// The projection shortcut of a residual block: 1x1 conv of `stride` to `out_channels`
+    /// (He init, bias held at zero), batch norm.
+    pub(crate) fn projection(out_channels: usize, stride: usize) -> Vec<LayerSpec> {
+        vec![
+            conv_bn_input(out_channels, 1, stride),
+            LayerSpec::BatchNorm {
+                eps: bn_eps(),
+                momentum: bn_momentum(),
+            },
+        ]
+    }
+}
+
+/// A `kernel` x `kernel` convolution feeding batch norm: He init, "same" padding, a bias
+/// held at zero (batch norm's shift does its work).
+fn conv_bn_input(out_channels: usize, kernel: usize, stride: usize) -> LayerSpec {
+    LayerSpec::Conv2d {
+        out_channels,
+        kernel,
+        stride,
+        pad: kernel / 2,
+        init: Some(InitSpec::Kaiming {
+            variance_norm: None,
+        }),
+        bias_init: None,
+        lr_mult: [1.0, 0.0],
+        decay_mult: [1.0, 0.0],
+        name: None,
+    }
+}
+
+/// He et al.'s CIFAR ResNet with `n` blocks per stage (depth 6n + 2).
+fn resnet(n: usize, classes: usize) -> Vec<LayerSpec> {
+    let bn = || LayerSpec::BatchNorm {
+        eps: bn_eps(),
+        momentum: bn_momentum(),
+    };
+    let mut layers = vec![conv_bn_input(16, 3, 1), bn(), LayerSpec::Relu];
+    for (stage, channels) in [16, 32, 64].into_iter().enumerate() {
+        for block in 0..n {
+            let stride = if stage > 0 && block == 0 { 2 } else { 1 };
+            layers.push(LayerSpec::Residual {
+                layers: vec![
+                    conv_bn_input(channels, 3, stride),
+                    bn(),
+                    LayerSpec::Relu,
+                    conv_bn_input(channels, 3, 1),
+                    bn(),
+                ],
+                shortcut: if stride == 1 {
+                    ShortcutSpec::Identity
+                } else {
+                    ShortcutSpec::Pad
+                },
+            });
+            layers.push(LayerSpec::Relu);
+        }
+    }
+    layers.push(LayerSpec::GlobalAvgPool);
+    layers.push(LayerSpec::Dense {
+        out: classes,
+        init: Some(InitSpec::Kaiming {
+            variance_norm: None,
+        }),
+        bias_init: None,
+        lr_mult: [1.0, 1.0],
+        decay_mult: [1.0, 1.0],
+        name: None,
+    });
+    layers
 }

@@ -1,5 +1,6 @@
 //! Whole networks: gradients of the mean loss against central differences (f64), presets'
-//! shapes, names and multipliers, save/load, thread-count independence, a short training run.
+//! shapes, names and multipliers (ResNets' included), save/load, thread-count independence,
+//! short training runs.
 
 use ndarray::{Array4, ArrayView4};
 use nn::{BatchStats, ModelSpec, Net, Network, Optimizer, OptimizerSpec, Preset, SgdConvention};
@@ -37,10 +38,11 @@ layers = [
 ]
 "#;
 
-#[test]
-fn network_gradients_match_central_differences() {
+/// Checks every gradient of the mean loss of `spec` on a 2x7x6 batch of 4 against central
+/// differences (every 25th value per tensor); returns the parameter names.
+fn check_network_gradients(spec: &ModelSpec) -> Vec<String> {
     let chw = [2, 7, 6];
-    let mut net = Net::<f64>::new(&spec(MIXED), chw, 3, 5).unwrap();
+    let mut net = Net::<f64>::new(spec, chw, 3, 5).unwrap();
     let (x, y) = batch::<f64>(4, chw, 3, 6);
     let loss = |net: &mut Net<f64>| net.forward_backward(x.view(), &y, 9).loss_sum / 4.0;
     loss(&mut net);
@@ -49,7 +51,6 @@ fn network_gradients_match_central_differences() {
         .into_iter()
         .map(|(n, g)| (n, g.iter().copied().collect()))
         .collect();
-    assert_eq!(grads.len(), 10);
     let eps = 1e-6;
     for (name, g) in &grads {
         for j in (0..g.len()).step_by((g.len() / 25).max(1)) {
@@ -66,6 +67,51 @@ fn network_gradients_match_central_differences() {
                 g[j]
             );
         }
+    }
+    grads.into_iter().map(|(n, _)| n).collect()
+}
+
+#[test]
+fn network_gradients_match_central_differences() {
+    assert_eq!(check_network_gradients(&spec(MIXED)).len(), 10);
+}
+
+/// Identity, projection (`auto` on a block that changes the shape) and `pad` shortcuts.
+const RESIDUAL: &str = r#"
+layers = [
+  { type = "conv2d", out_channels = 3, kernel = 3, pad = 1 },
+  { type = "batch_norm" },
+  { type = "relu" },
+  { type = "residual", layers = [
+      { type = "conv2d", out_channels = 3, kernel = 3, pad = 1 },
+      { type = "batch_norm" },
+      { type = "tanh" },
+      { type = "conv2d", out_channels = 3, kernel = 3, pad = 1 },
+  ] },
+  { type = "tanh" },
+  { type = "residual", layers = [
+      { type = "conv2d", out_channels = 4, kernel = 3, stride = 2, pad = 1 },
+      { type = "batch_norm" },
+  ] },
+  { type = "sigmoid" },
+  { type = "residual", shortcut = "pad", layers = [
+      { type = "conv2d", out_channels = 5, kernel = 3, stride = 2, pad = 1 },
+  ] },
+  { type = "global_avg_pool" },
+  { type = "dense", out = 3 },
+]
+"#;
+
+#[test]
+fn residual_network_gradients_match_central_differences() {
+    let names = check_network_gradients(&spec(RESIDUAL));
+    for want in [
+        "res1.conv2.bias",
+        "res2.shortcut_conv1.weight",
+        "res2.shortcut_bn1.weight",
+        "res3.conv1.weight",
+    ] {
+        assert!(names.iter().any(|n| n == want), "{want} not in {names:?}");
     }
 }
 
@@ -231,6 +277,10 @@ fn one_and_two_threads_give_bit_identical_weights() {
         train_steps(1, &quick, [3, 32, 32], 2),
         train_steps(2, &quick, [3, 32, 32], 2)
     );
+    let resnet = ModelSpec::preset(Preset::Resnet20);
+    let trained = train_steps(1, &resnet, [3, 32, 32], 2);
+    assert_eq!(trained, train_steps(2, &resnet, [3, 32, 32], 2));
+    assert_ne!(trained, train_steps(1, &resnet, [3, 32, 32], 0));
     let mlp = spec("preset = \"mlp\"\nbatch_norm = true");
     assert_eq!(
         train_steps(1, &mlp, [1, 28, 28], 3),
@@ -238,11 +288,10 @@ fn one_and_two_threads_give_bit_identical_weights() {
     );
 }
 
-/// A separable synthetic task (class = which quadrant holds the bright blob) that the MLP must
-/// learn to at least 95 % accuracy.
-#[test]
-fn mlp_learns_a_synthetic_task() {
-    let mut net = Network::new(&spec("preset = \"mlp\"\nhidden = [64]"), [1, 8, 8], 4, 1).unwrap();
+/// Accuracy on a separable synthetic task (class = which quadrant of an 8x8 image holds the
+/// bright blob) after `steps` SGD steps of batch 50.
+fn quadrant_accuracy(spec: &ModelSpec, steps: u64) -> f64 {
+    let mut net = Network::new(spec, [1, 8, 8], 4, 1).unwrap();
     let mut opt = Optimizer::new(
         &OptimizerSpec::Sgd {
             momentum: 0.9,
@@ -263,7 +312,7 @@ fn mlp_learns_a_synthetic_task() {
         });
         (x, labels)
     };
-    for s in 0..200 {
+    for s in 0..steps {
         let (x, y) = make(s);
         net.forward_backward(x.view(), &y, s);
         opt.step(&mut net, 0.05, None);
@@ -273,7 +322,44 @@ fn mlp_learns_a_synthetic_task() {
         let (x, y) = make(s);
         stats.merge(net.evaluate(x.view(), &y));
     }
-    assert!(stats.accuracy() > 0.95, "accuracy {}", stats.accuracy());
+    stats.accuracy()
+}
+
+/// The MLP must learn the quadrant task to at least 95 % accuracy.
+#[test]
+fn mlp_learns_a_synthetic_task() {
+    let acc = quadrant_accuracy(&spec("preset = \"mlp\"\nhidden = [64]"), 200);
+    assert!(acc > 0.95, "accuracy {acc}");
+}
+
+/// A small residual net (identity and `pad` blocks, batch norm) must too.
+#[test]
+fn small_resnet_learns_a_synthetic_task() {
+    let s = spec(
+        r#"layers = [
+        { type = "conv2d", out_channels = 8, kernel = 3, pad = 1, init = { kind = "kaiming" } },
+        { type = "batch_norm" },
+        { type = "relu" },
+        { type = "residual", layers = [
+            { type = "conv2d", out_channels = 8, kernel = 3, pad = 1, init = { kind = "kaiming" } },
+            { type = "batch_norm" },
+            { type = "relu" },
+            { type = "conv2d", out_channels = 8, kernel = 3, pad = 1, init = { kind = "kaiming" } },
+            { type = "batch_norm" },
+        ] },
+        { type = "relu" },
+        { type = "residual", shortcut = "pad", layers = [
+            { type = "conv2d", out_channels = 16, kernel = 3, stride = 2, pad = 1, init = { kind = "kaiming" } },
+            { type = "batch_norm" },
+        ] },
+        { type = "relu" },
+        { type = "max_pool", kernel = 2 },
+        { type = "flatten" },
+        { type = "dense", out = 4 },
+    ]"#,
+    );
+    let acc = quadrant_accuracy(&s, 150);
+    assert!(acc > 0.95, "accuracy {acc}");
 }
 
 #[test]
@@ -345,4 +431,79 @@ fn specs_round_trip_through_toml() {
         let back: OptimizerSpec = toml::from_str(&toml::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
+}
+
+#[test]
+fn resnet_presets_have_he_et_al_shapes() {
+    let net = Network::new(&ModelSpec::preset(Preset::Resnet20), [3, 32, 32], 10, 1).unwrap();
+    // He et al.'s ResNet-20 with option A shortcuts has 269,722 parameters; the 19
+    // convolutions here keep a bias held at zero (16 + 6 x 16 + 6 x 32 + 6 x 64 = 688).
+    assert_eq!(net.num_params(), 269_722 + 688);
+    // 40,551,040 multiply-accumulates per image: the usual "41M FLOPs".
+    assert_eq!(net.flops_per_sample(), 2 * 40_551_040);
+    let params = net.parameters();
+    let shape = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.shape().to_vec())
+    };
+    assert_eq!(shape("conv1.weight"), Some(vec![16, 3, 3, 3]));
+    assert_eq!(shape("res1.conv1.weight"), Some(vec![16, 3, 3, 16]));
+    // The first block of stage 2 halves the image and doubles the channels.
+    assert_eq!(shape("res4.conv1.weight"), Some(vec![32, 3, 3, 16]));
+    assert_eq!(shape("res9.bn2.running_var"), Some(vec![64]));
+    assert_eq!(shape("fc1.weight"), Some(vec![10, 64]));
+    assert!(
+        !params.iter().any(|(n, _)| n.contains("shortcut")),
+        "no projections"
+    );
+    let summary = net.summary();
+    assert!(summary.contains("residual") && summary.contains("global_avg_pool"));
+    let depth = |p| {
+        let net = Network::new(&ModelSpec::preset(p), [3, 32, 32], 10, 1).unwrap();
+        let convs = net
+            .parameters()
+            .iter()
+            .filter(|(n, _)| n.ends_with("conv1.weight") || n.ends_with("conv2.weight"))
+            .count();
+        convs + 1 // the classifier
+    };
+    assert_eq!(depth(Preset::Resnet32), 32);
+    assert_eq!(depth(Preset::Resnet56), 56);
+}
+
+#[test]
+fn residual_spec_errors_name_the_block() {
+    let err = |text: &str| {
+        Network::new(&spec(text), [3, 8, 8], 10, 1)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let e = err(r#"layers = [
+        { type = "residual", shortcut = "identity", layers = [{ type = "conv2d", out_channels = 4, kernel = 3, pad = 1 }] },
+        { type = "dense", out = 10 }]"#);
+    assert!(e.contains("res1") && e.contains("identity"), "{e}");
+    let e = err(r#"layers = [
+        { type = "residual", layers = [{ type = "conv2d", out_channels = 4, kernel = 30 }] },
+        { type = "dense", out = 10 }]"#);
+    assert!(e.contains("res1.conv1"), "{e}");
+    let e = err(r#"layers = [{ type = "residual", layers = [] }, { type = "dense", out = 10 }]"#);
+    assert!(e.contains("at least one layer"), "{e}");
+}
+
+#[test]
+fn resnet_save_load_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("r.safetensors");
+    let s = ModelSpec::preset(Preset::Resnet20);
+    let mut a = Network::new(&s, [3, 32, 32], 10, 1).unwrap();
+    let (x, y) = batch::<f32>(4, [3, 32, 32], 10, 2);
+    a.forward_backward(x.view(), &y, 0);
+    a.save(&path).unwrap();
+    let mut b = Network::new(&s, [3, 32, 32], 10, 7).unwrap();
+    b.load(&path).unwrap();
+    assert_eq!(a.parameters(), b.parameters());
+    assert_eq!(a.forward(x.view()).to_vec(), b.forward(x.view()).to_vec());
 }

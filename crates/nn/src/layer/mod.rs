@@ -10,8 +10,10 @@ mod dense;
 mod direct;
 mod dropout;
 mod flatten;
+mod global_pool;
 mod lrn;
 pub(crate) mod pool;
+mod residual;
 
 pub(crate) use activation::{Activation, ActivationKind};
 pub(crate) use batch_norm::BatchNorm;
@@ -19,8 +21,10 @@ pub(crate) use conv2d::Conv2d;
 pub(crate) use dense::Dense;
 pub(crate) use dropout::Dropout;
 pub(crate) use flatten::Flatten;
+pub(crate) use global_pool::GlobalAvgPool;
 pub(crate) use lrn::{Lrn, LrnRegion};
 pub(crate) use pool::{Pool, PoolKind};
+pub use residual::{Residual, Shortcut, Sublayers};
 
 use crate::Real;
 use ndarray::ArrayD;
@@ -135,6 +139,17 @@ pub trait Layer<T: Real>: Send + Sync {
     fn params_mut(&mut self) -> &mut [Param<T>] {
         &mut []
     }
+    /// Layers nested in this one (a [`Residual`] block's branch and shortcut), with their
+    /// names. Their parameters belong to the network too, named
+    /// `<this layer>.<sub-layer>.<param>`; the layer itself runs them in its `forward` and
+    /// `backward`.
+    fn sublayers(&self) -> &[(String, Box<dyn Layer<T>>)] {
+        &[]
+    }
+    /// The same, mutable.
+    fn sublayers_mut(&mut self) -> &mut [(String, Box<dyn Layer<T>>)] {
+        &mut []
+    }
     /// Forward FLOPs per sample, counted as 2 x multiply-accumulates (conv and dense only).
     fn flops(&self) -> u64 {
         0
@@ -144,6 +159,51 @@ pub trait Layer<T: Real>: Send + Sync {
     /// Given `dy = dL/dy`, writes the parameter gradients and, when `dx` is given, `dL/dx`.
     /// `x` and `y` are the values of the preceding `forward` in train mode.
     fn backward(&mut self, n: usize, x: &[T], y: &[T], dy: &[T], dx: Option<&mut [T]>);
+}
+
+/// Calls `f` with the full name (`prefix.param`, sub-layers' as `prefix.sub.param`) of every
+/// parameter and buffer of `layer` and its sub-layers, in order.
+pub(crate) fn visit_params<'a, T: Real>(
+    prefix: &str,
+    layer: &'a dyn Layer<T>,
+    f: &mut dyn FnMut(String, &'a Param<T>),
+) {
+    for p in layer.params() {
+        f(format!("{prefix}.{}", p.name), p);
+    }
+    for (name, sub) in layer.sublayers() {
+        visit_params(&format!("{prefix}.{name}"), sub.as_ref(), f);
+    }
+}
+
+/// Mutable [`visit_params`].
+pub(crate) fn visit_params_mut<T: Real>(
+    prefix: &str,
+    layer: &mut dyn Layer<T>,
+    f: &mut dyn FnMut(String, &mut Param<T>),
+) {
+    for p in layer.params_mut() {
+        f(format!("{prefix}.{}", p.name), p);
+    }
+    for (name, sub) in layer.sublayers_mut() {
+        visit_params_mut(&format!("{prefix}.{name}"), sub.as_mut(), f);
+    }
+}
+
+/// Every trainable parameter of `layer` and its sub-layers, in [`visit_params`] order,
+/// without building names (the optimizer's step allocates nothing).
+pub(crate) fn each_trainable_mut<T: Real>(
+    layer: &mut dyn Layer<T>,
+    f: &mut dyn FnMut(&mut Param<T>),
+) {
+    layer
+        .params_mut()
+        .iter_mut()
+        .filter(|p| p.trainable)
+        .for_each(&mut *f);
+    for (_, sub) in layer.sublayers_mut() {
+        each_trainable_mut(sub.as_mut(), f);
+    }
 }
 
 #[cfg(test)]

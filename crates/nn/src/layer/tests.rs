@@ -40,11 +40,11 @@ fn gradcheck(layer: &mut dyn Layer<f64>, inp: Dims, n: usize, seed: u64) {
     layer.forward(n, &x, &mut y, mode);
     let mut dx = vec![f64::NAN; x.len()];
     layer.backward(n, &x, &y, &r, Some(&mut dx));
-    let grads: Vec<Vec<f64>> = layer
-        .params()
-        .iter()
-        .map(|p| p.grad.as_slice().unwrap().to_vec())
-        .collect();
+    // Every parameter, the sub-layers' included: (name, gradient, trainable).
+    let mut grads: Vec<(String, Vec<f64>, bool)> = Vec::new();
+    visit_params("", layer, &mut |name, p| {
+        grads.push((name, p.grad.as_slice().unwrap().to_vec(), p.trainable))
+    });
     let eps = 1e-6;
     let kind = layer.kind();
     let close = |num: f64, ana: f64, what: &str| {
@@ -65,22 +65,18 @@ fn gradcheck(layer: &mut dyn Layer<f64>, inp: Dims, n: usize, seed: u64) {
         xp[i] = x[i];
         close((lp - lm) / (2.0 * eps), dx[i], &format!("dx[{i}]"));
     }
-    for (pi, g) in grads.iter().enumerate() {
-        if !layer.params()[pi].trainable {
+    for (pi, (pname, g, trainable)) in grads.iter().enumerate() {
+        if !trainable {
             continue;
         }
         let len = g.len();
         for j in (0..len).step_by((len / max_checks).max(1)) {
-            let orig = layer.params()[pi].value.as_slice().unwrap()[j];
-            let set = |layer: &mut dyn Layer<f64>, v: f64| {
-                layer.params_mut()[pi].value.as_slice_mut().unwrap()[j] = v
-            };
-            set(layer, orig + eps);
+            let orig = set_param(layer, pi, j, None);
+            set_param(layer, pi, j, Some(orig + eps));
             let lp = loss(layer, &x);
-            set(layer, orig - eps);
+            set_param(layer, pi, j, Some(orig - eps));
             let lm = loss(layer, &x);
-            set(layer, orig);
-            let pname = layer.params()[pi].name;
+            set_param(layer, pi, j, Some(orig));
             close(
                 (lp - lm) / (2.0 * eps),
                 g[j],
@@ -88,6 +84,22 @@ fn gradcheck(layer: &mut dyn Layer<f64>, inp: Dims, n: usize, seed: u64) {
             );
         }
     }
+}
+
+/// Value `j` of parameter `pi` (in [`visit_params`] order), set to `new` if given.
+fn set_param(layer: &mut dyn Layer<f64>, pi: usize, j: usize, new: Option<f64>) -> f64 {
+    let (mut k, mut old) = (0, f64::NAN);
+    visit_params_mut("", layer, &mut |_, p| {
+        if k == pi {
+            let v = &mut p.value.as_slice_mut().unwrap()[j];
+            old = *v;
+            if let Some(n) = new {
+                *v = n;
+            }
+        }
+        k += 1;
+    });
+    old
 }
 
 fn conv(
@@ -250,6 +262,7 @@ fn dropout_batch_norm_flatten_gradients() {
             .for_each(|v| *v = rng.gen_range(0.5..1.5));
     }
     gradcheck(&mut bn, d, 5, 53);
+    gradcheck(&mut GlobalAvgPool::new(d), d, 3, 54);
     let flat = Dims { c: 7, h: 1, w: 1 };
     gradcheck(
         &mut BatchNorm::<f64>::new(flat, 1e-5, 0.1, [1.0, 1.0], [1.0, 1.0]),
@@ -589,4 +602,113 @@ fn dense_matches_naive_reference() {
             assert!((y[i * out + o] - want).abs() < 1e-12);
         }
     }
+}
+
+fn bn(d: Dims, seed: u64) -> BatchNorm<f64> {
+    let mut bn = BatchNorm::<f64>::new(d, 1e-5, 0.1, [1.0, 1.0], [1.0, 1.0]);
+    let mut rng = Pcg64Mcg::seed_from_u64(seed);
+    for p in &mut bn.params_mut()[..2] {
+        p.value
+            .iter_mut()
+            .for_each(|v| *v = rng.gen_range(0.5..1.5));
+    }
+    bn
+}
+
+/// conv3x3(stride)-bn-relu-conv3x3-bn from `inp` to `out_c` channels.
+fn basic_branch(inp: Dims, out_c: usize, stride: usize, seed: u64) -> Sublayers<f64> {
+    let c1 = conv(inp, out_c, 3, stride, 1, seed);
+    let mid = <Conv2d<f64> as Layer<f64>>::out_dims(&c1);
+    let c2 = conv(mid, out_c, 3, 1, 1, seed + 1);
+    vec![
+        ("conv1".into(), Box::new(c1)),
+        ("bn1".into(), Box::new(bn(mid, seed + 2))),
+        (
+            "relu1".into(),
+            Box::new(Activation::new(ActivationKind::Relu, mid)),
+        ),
+        ("conv2".into(), Box::new(c2)),
+        ("bn2".into(), Box::new(bn(mid, seed + 3))),
+    ]
+}
+
+#[test]
+fn residual_gradients_identity_projection_pad() {
+    let d = Dims { c: 3, h: 5, w: 5 };
+    let mut identity =
+        Residual::new(d, basic_branch(d, 3, 1, 60), Shortcut::Identity, vec![]).unwrap();
+    gradcheck(&mut identity, d, 3, 61);
+
+    let d = Dims { c: 2, h: 6, w: 5 };
+    let branch = basic_branch(d, 4, 2, 62);
+    let out = Dims { c: 4, h: 3, w: 3 };
+    let proj: Sublayers<f64> = vec![
+        ("conv3".into(), Box::new(conv(d, 4, 1, 2, 0, 63))),
+        ("bn3".into(), Box::new(bn(out, 64))),
+    ];
+    let mut projection = Residual::new(d, branch, Shortcut::Projection, proj).unwrap();
+    assert_eq!(<Residual<f64> as Layer<f64>>::out_dims(&projection), out);
+    gradcheck(&mut projection, d, 3, 65);
+
+    let d = Dims { c: 2, h: 5, w: 5 };
+    let mut pad = Residual::new(
+        d,
+        basic_branch(d, 4, 2, 66),
+        Shortcut::Pad { stride: 2 },
+        vec![],
+    )
+    .unwrap();
+    gradcheck(&mut pad, d, 3, 67);
+}
+
+/// The sum by hand: a branch that doubles (a 1x1 conv with weight 2) and each shortcut.
+#[test]
+fn residual_sums_branch_and_shortcut() {
+    let d = Dims { c: 2, h: 2, w: 2 };
+    let mut c = conv(d, 2, 1, 1, 0, 70);
+    let w = c.params_mut()[0].value.as_slice_mut().unwrap();
+    w.copy_from_slice(&[2.0, 0.0, 0.0, 2.0]);
+    c.params_mut()[1].value.fill(0.0);
+    let mut r = Residual::new(
+        d,
+        vec![("c".into(), Box::new(c))],
+        Shortcut::Identity,
+        vec![],
+    )
+    .unwrap();
+    let x: Vec<f64> = (0..8).map(f64::from).collect();
+    let mut y = vec![0.0; 8];
+    r.forward(1, &x, &mut y, Mode::Eval);
+    assert_eq!(y, x.iter().map(|v| 3.0 * v).collect::<Vec<_>>());
+
+    // `pad`, stride 2, 2 -> 3 channels on 3x3: the kept pixels are (0,0), (0,2), (2,0),
+    // (2,2); the branch (a 1x1 conv, stride 2, all weights 0) adds nothing.
+    let d = Dims { c: 2, h: 3, w: 3 };
+    let mut z = conv(d, 3, 1, 2, 0, 71);
+    z.params_mut().iter_mut().for_each(|p| p.value.fill(0.0));
+    let mut r = Residual::new(
+        d,
+        vec![("z".into(), Box::new(z))],
+        Shortcut::Pad { stride: 2 },
+        vec![],
+    )
+    .unwrap();
+    let x: Vec<f64> = (0..18).map(f64::from).collect();
+    let mut y = vec![0.0; 12];
+    r.forward(1, &x, &mut y, Mode::Eval);
+    assert_eq!(
+        y,
+        [0., 1., 0., 4., 5., 0., 12., 13., 0., 16., 17., 0.],
+        "pixels (0,0), (0,2), (2,0), (2,2) in the first two channels"
+    );
+    assert!(Residual::new(
+        d,
+        vec![(
+            "z".into(),
+            Box::new(conv(d, 3, 1, 2, 0, 72)) as Box<dyn Layer<f64>>
+        )],
+        Shortcut::Identity,
+        vec![],
+    )
+    .is_err());
 }

@@ -313,7 +313,7 @@ impl Optimizer {
         let spec = self.spec.clone();
         let t = self.t;
         let mut state = self.state.iter_mut();
-        for p in net.trainable_mut() {
+        net.for_each_trainable_mut(|p| {
             let (name, [s0, s1]) = state.next().expect("optimizer built for another network");
             assert_eq!(
                 s0.len(),
@@ -327,7 +327,7 @@ impl Optimizer {
                 t,
             };
             update(&spec, ctx, p, s0, s1);
-        }
+        });
     }
 
     /// Saves the state (step count, every state tensor) as safetensors, atomically.

@@ -16,6 +16,8 @@ pub enum Workload {
     Cifar10Quick,
     /// Caffe cifar10_full (the paper's network) on 3x32x32 inputs.
     Cifar10Full,
+    /// He et al.'s CIFAR ResNet-20 on 3x32x32 inputs.
+    Resnet20,
 }
 
 /// Arguments of `clr bench`.
@@ -45,6 +47,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Workload::Lenet => Preset::Lenet,
         Workload::Cifar10Quick => Preset::Cifar10Quick,
         Workload::Cifar10Full => Preset::Cifar10Full,
+        Workload::Resnet20 => Preset::Resnet20,
     };
     anyhow::ensure!(args.batch >= 1, "--batch must be >= 1, got {}", args.batch);
     anyhow::ensure!(
