@@ -656,6 +656,20 @@ pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
             ));
         }
     }
+    let [_, h, w] = c.data.dataset.shape();
+    let pad = c.data.augment.crop_padding;
+    if pad > h.min(w) / 2 {
+        return Err(invalid(
+            path,
+            "data.augment.crop_padding",
+            pad,
+            &format!(
+                "must be at most {} for {} ({h}x{w} images; 4 is the usual CIFAR choice)",
+                h.min(w) / 2,
+                c.data.dataset
+            ),
+        ));
+    }
     // The schedule's own checks (bounds, step sizes, gamma, ...). Epoch-based
     // step sizes are resolved with a nominal epoch here; the run resolves them
     // again with the real one.

@@ -270,9 +270,10 @@ impl<'a> Trainer<'a> {
 
         let reporter = Reporter::new(opts.progress, &name, plan.end, start);
         reporter.message(&format!(
-            "{name}: {} on {} ({n_train} train / {} test), {} params, {} iterations ({:.1} epochs), {threads} threads",
+            "{name}: {} on {}{} ({n_train} train / {} test), {} params, {} iterations ({:.1} epochs), {threads} threads",
             schedule.describe(),
             data.name,
+            cfg.data.augment,
             data.test.len(),
             net.num_params(),
             plan.end,
@@ -294,7 +295,7 @@ impl<'a> Trainer<'a> {
             batch,
             ipe,
             rules: Rules::new(&cfg.stop, &opts.extra_rules),
-            sampler: Sampler::new(n_train, cfg.seed, cfg.data.order),
+            sampler: Sampler::new(n_train, cfg.seed, cfg.data.order).with_augment(cfg.data.augment),
             evaluator: Evaluator::new(&data.test, data.shape, cfg.eval.batch_size),
             reporter,
             x: Array4::<f32>::zeros((batch, c, h, w)),

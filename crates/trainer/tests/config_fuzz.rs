@@ -96,6 +96,8 @@ const SCHEMA_KEYS: &[&str] = &[
     "data.train_limit",
     "data.test_limit",
     "data.order",
+    "data.augment.crop_padding",
+    "data.augment.flip",
     "model.preset",
     "model.hidden",
     "model.activation",

@@ -254,7 +254,7 @@ fn a_diverging_run_stops_cleanly_with_a_hint() {
 #[test]
 fn bad_configs_name_the_file_key_and_value() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &[&str]); 6] = [
+    let cases: [(&str, &str, &[&str]); 7] = [
         (
             "unknown key",
             "[schedule]\npolicy = \"triangular\"\n",
@@ -265,6 +265,11 @@ fn bad_configs_name_the_file_key_and_value() {
         ("zero batch", "", &["--set", "train.batch_size=0"]),
         ("bad override", "", &["--set", "nonsense"]),
         ("unknown policy", "", &["--set", "schedule.policy=zigzag"]),
+        (
+            "crop too large",
+            "",
+            &["--set", "data.augment.crop_padding=20"],
+        ),
     ];
     for (what, _, extra) in cases {
         let (body, args): (String, Vec<&str>) = if what == "unknown key" {
@@ -299,6 +304,10 @@ fn bad_configs_name_the_file_key_and_value() {
                 "{what}: {err}"
             ),
             "zero batch" => assert!(err.contains("train.batch_size"), "{what}: {err}"),
+            "crop too large" => assert!(
+                err.contains("data.augment.crop_padding") && err.contains("20"),
+                "{what}: {err}"
+            ),
             "bad override" => assert!(
                 err.contains("nonsense") && err.contains("section.key=value"),
                 "{what}: {err}"

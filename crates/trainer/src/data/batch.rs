@@ -80,6 +80,18 @@ impl Split {
     /// # Panics
     /// When an index is out of range.
     pub fn fill_batch(&self, indices: &[usize], x: &mut Array4<f32>, y: &mut Vec<u8>) {
+        self.fill_batch_with(indices, x, y, |_, src, dst| dst.copy_from_slice(src));
+    }
+
+    /// [`fill_batch`](Self::fill_batch) with `copy(k, src, dst)` writing image `k` of the
+    /// batch from its stored pixels `src` into its slot `dst` (e.g. augmented).
+    pub fn fill_batch_with(
+        &self,
+        indices: &[usize],
+        x: &mut Array4<f32>,
+        y: &mut Vec<u8>,
+        mut copy: impl FnMut(usize, &[f32], &mut [f32]),
+    ) {
         let [c, h, w] = self.shape;
         let dim = (indices.len(), c, h, w);
         let per = self.image_len();
@@ -90,8 +102,8 @@ impl Split {
             *x = Array4::from_shape_vec(dim, buf).unwrap_or_else(|_| unreachable!());
         }
         let dst = x.as_slice_mut().unwrap_or_else(|| unreachable!());
-        for (d, &i) in dst.chunks_exact_mut(per.max(1)).zip(indices) {
-            d.copy_from_slice(self.image(i));
+        for (k, (d, &i)) in dst.chunks_exact_mut(per.max(1)).zip(indices).enumerate() {
+            copy(k, self.image(i), d);
         }
         y.clear();
         y.extend(indices.iter().map(|&i| self.labels[i]));

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 use super::error::DataError;
+use super::Augment;
 
 /// Environment variable naming the data root (default `data`).
 pub const DATA_DIR_ENV: &str = "CLR_DATA_DIR";
@@ -184,6 +185,9 @@ pub struct DataConfig {
     /// `"shuffle"` (default) or `"fixed"`: see [`Order`].
     #[serde(default, skip_serializing_if = "Order::is_shuffle")]
     pub order: Order,
+    /// Training-time augmentation (default: none).
+    #[serde(default, skip_serializing_if = "Augment::is_off")]
+    pub augment: Augment,
 }
 
 impl DataConfig {
@@ -197,6 +201,7 @@ impl DataConfig {
             train_limit: None,
             test_limit: None,
             order: Order::Shuffle,
+            augment: Augment::default(),
         }
     }
 

@@ -9,6 +9,7 @@
 //! - [`Sampler`] (on [`epoch_order`] and [`Split::fill_batch`]) feeds the training loop.
 
 mod access;
+mod augment;
 mod batch;
 mod cifar;
 mod config;
@@ -20,6 +21,7 @@ mod preprocess;
 mod sampler;
 mod source;
 
+pub use augment::{Augment, Draw};
 pub use batch::{epoch_order, Split};
 pub use config::{
     resolve_root, DataConfig, DatasetName, Order, Preprocess, CIFAR10_CLASSES, DATA_DIR_ENV,
