@@ -164,7 +164,7 @@ impl LayerBench {
             h: input_chw[1],
             w: input_chw[2],
         };
-        let (layers, _, _) = crate::model::build_layers::<f32>(specs, input, 0)?;
+        let (layers, _, _) = crate::build::build_layers::<f32>(specs, input, 0)?;
         let mut rng = Pcg64Mcg::seed_from_u64(2);
         let mut lens = vec![input.len()];
         lens.extend(layers.iter().map(|l| l.out_dims().len()));

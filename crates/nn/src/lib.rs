@@ -29,6 +29,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+mod build;
 mod error;
 pub mod footprint;
 pub mod init;

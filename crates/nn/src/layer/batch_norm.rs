@@ -8,6 +8,7 @@
 
 use super::{Dims, Layer, Mode, Param};
 use crate::Real;
+use rayon::prelude::*;
 
 pub(crate) struct BatchNorm<T> {
     dims: Dims,
@@ -67,47 +68,56 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         if mode == Mode::Eval {
             let [g, b, rm, rv] = &self.params;
             let (g, b, rm, rv) = (g.v(), b.v(), rm.v(), rv.v());
-            for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+            rows_par(y, x, c, |yr, xr| {
                 for j in 0..c {
                     yr[j] = g[j] * (xr[j] - rm[j]) / (rv[j] + eps).sqrt() + b[j];
                 }
-            }
+            });
             return;
         }
+        // The sums run serially in row order, so every thread count gives the same bits.
         let [mean, var] = &mut self.sums;
+        let (mean, var) = (&mut mean[..c], &mut var[..c]);
         mean.fill(T::zero());
         var.fill(T::zero());
         for xr in x.chunks_exact(c) {
-            for j in 0..c {
-                mean[j] += xr[j];
+            for (m, &v) in mean.iter_mut().zip(xr) {
+                *m += v;
             }
         }
         let rn = T::of(rows as f64);
         mean.iter_mut().for_each(|m| *m /= rn);
         for xr in x.chunks_exact(c) {
-            for j in 0..c {
-                let d = xr[j] - mean[j];
-                var[j] += d * d;
+            for ((s, &v), &m) in var.iter_mut().zip(xr).zip(mean.iter()) {
+                let d = v - m;
+                *s += d * d;
             }
         }
         var.iter_mut().for_each(|v| *v /= rn);
-        for j in 0..c {
-            self.inv_std[j] = T::one() / (var[j] + eps).sqrt();
+        for (i, &v) in self.inv_std.iter_mut().zip(var.iter()) {
+            *i = T::one() / (v + eps).sqrt();
         }
         if self.xhat.len() < total {
             self.xhat.resize(total, T::zero());
         }
         let [g, b, rm, rv] = &mut self.params;
-        for ((yr, xr), hr) in y
-            .chunks_exact_mut(c)
-            .zip(x.chunks_exact(c))
-            .zip(self.xhat.chunks_exact_mut(c))
-        {
-            for j in 0..c {
-                hr[j] = (xr[j] - mean[j]) * self.inv_std[j];
-                yr[j] = g.v()[j] * hr[j] + b.v()[j];
-            }
-        }
+        let (gv, bv, inv, mean) = (g.v(), b.v(), &self.inv_std[..c], &*mean);
+        let block = c * ROWS_PER_TASK;
+        y.par_chunks_mut(block)
+            .zip(x.par_chunks(block))
+            .zip(self.xhat[..total].par_chunks_mut(block))
+            .for_each(|((yb, xb), hb)| {
+                for ((yr, xr), hr) in yb
+                    .chunks_exact_mut(c)
+                    .zip(xb.chunks_exact(c))
+                    .zip(hb.chunks_exact_mut(c))
+                {
+                    for j in 0..c {
+                        hr[j] = (xr[j] - mean[j]) * inv[j];
+                        yr[j] = gv[j] * hr[j] + bv[j];
+                    }
+                }
+            });
         let mom = T::of(self.momentum);
         let unbias = if rows > 1 {
             T::of(rows as f64 / (rows - 1) as f64)
@@ -126,6 +136,7 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let total = n * self.dims.len();
         let rows = total / c;
         let [sum_dy, sum_dy_xhat] = &mut self.sums;
+        let (sum_dy, sum_dy_xhat) = (&mut sum_dy[..c], &mut sum_dy_xhat[..c]);
         sum_dy.fill(T::zero());
         sum_dy_xhat.fill(T::zero());
         for (dr, hr) in dy[..total].chunks_exact(c).zip(self.xhat.chunks_exact(c)) {
@@ -139,16 +150,39 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         b.g_mut().copy_from_slice(sum_dy);
         let Some(dx) = dx else { return };
         let rn = T::of(rows as f64);
-        let gamma = g.v();
-        for ((xr, dr), hr) in dx[..total]
-            .chunks_exact_mut(c)
-            .zip(dy.chunks_exact(c))
-            .zip(self.xhat.chunks_exact(c))
-        {
-            for j in 0..c {
-                xr[j] = gamma[j] * self.inv_std[j] / rn
-                    * (rn * dr[j] - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
-            }
-        }
+        let (gamma, inv, sum_dy, sum_dy_xhat) =
+            (g.v(), &self.inv_std[..c], &*sum_dy, &*sum_dy_xhat);
+        let block = c * ROWS_PER_TASK;
+        dx[..total]
+            .par_chunks_mut(block)
+            .zip(dy[..total].par_chunks(block))
+            .zip(self.xhat[..total].par_chunks(block))
+            .for_each(|((xb, db), hb)| {
+                for ((xr, dr), hr) in xb
+                    .chunks_exact_mut(c)
+                    .zip(db.chunks_exact(c))
+                    .zip(hb.chunks_exact(c))
+                {
+                    for j in 0..c {
+                        xr[j] = gamma[j] * inv[j] / rn
+                            * (rn * dr[j] - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
+                    }
+                }
+            });
     }
+}
+
+/// Pixels (rows of `c` channels) per parallel task of the element-wise passes.
+const ROWS_PER_TASK: usize = 512;
+
+/// `f(y_row, x_row)` over the rows of `c` values, in parallel blocks.
+fn rows_par<T: Real>(y: &mut [T], x: &[T], c: usize, f: impl Fn(&mut [T], &[T]) + Sync) {
+    let block = c * ROWS_PER_TASK;
+    y.par_chunks_mut(block)
+        .zip(x.par_chunks(block))
+        .for_each(|(yb, xb)| {
+            for (yr, xr) in yb.chunks_exact_mut(c).zip(xb.chunks_exact(c)) {
+                f(yr, xr);
+            }
+        });
 }
