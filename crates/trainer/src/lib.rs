@@ -7,7 +7,8 @@ pub mod checkpoint;
 pub mod cli;
 pub mod compare;
 pub mod config;
-pub mod data;
+/// Datasets: the `clr-data` crate.
+pub use clr_data as data;
 pub mod eval;
 pub mod figures;
 pub mod fsutil;

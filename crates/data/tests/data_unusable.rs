@@ -8,8 +8,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use trainer::data::{
-    self, layout, Access, DataConfig, DataError, DatasetName, Expect, Preprocess, Source,
+use clr_data::{
+    self as data, layout, Access, DataConfig, DataError, DatasetName, Expect, Preprocess, Source,
     CIFAR10_CLASSES,
 };
 

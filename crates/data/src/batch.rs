@@ -117,7 +117,7 @@ impl Split {
 ///
 /// ```
 /// use ndarray::Array4;
-/// use trainer::data::{epoch_order, Split};
+/// use clr_data::{epoch_order, Split};
 ///
 /// let order = epoch_order(4, 7, 0);
 /// assert_eq!(order, epoch_order(4, 7, 0));

@@ -11,10 +11,10 @@ use std::path::{Path, PathBuf};
 
 use flate2::read::GzDecoder;
 
-use super::access::{self, read_err};
-use super::config::DatasetName;
-use super::dataset::{RawDataset, RawSplit, Stored};
-use super::error::DataError;
+use crate::access::{self, read_err};
+use crate::config::DatasetName;
+use crate::error::DataError;
+use crate::raw::{RawDataset, RawSplit, Stored};
 
 /// Magic number of an IDX file of unsigned bytes with 3 dimensions (images).
 pub const IMAGES_MAGIC: u32 = 0x0000_0803;

@@ -7,11 +7,12 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
+use clr_data::{
+    self as data, layout, DataConfig, DataError, DatasetName, Expect, Fitted, Location, Preprocess,
+    Source,
+};
 use flate2::write::GzEncoder;
 use sha2::{Digest, Sha256};
-use trainer::data::{
-    self, layout, DataConfig, DataError, DatasetName, Expect, Fitted, Location, Preprocess, Source,
-};
 
 // ---------- builders ----------
 
@@ -387,7 +388,7 @@ fn write_folder(dir: &Path, classes: &[&str], per_train: usize, per_test: usize)
     }
 }
 
-const CIFAR: [&str; 10] = trainer::data::CIFAR10_CLASSES;
+const CIFAR: [&str; 10] = clr_data::CIFAR10_CLASSES;
 
 #[test]
 fn cifar_folder_decodes_caches_and_notices_changes() {
@@ -533,6 +534,90 @@ fn fetch_from_folder_mirror_skips_bad_sources() {
     // Present and verified: no source needed.
     let again = data::fetch_from(DatasetName::Mnist, root.path(), &[], &small_expect()).unwrap();
     assert_eq!(again.source, None);
+}
+
+/// Collects the notes and meters of a fetch.
+#[derive(Default)]
+struct Recorder {
+    notes: std::sync::Mutex<Vec<String>>,
+    meters: std::sync::Mutex<Vec<(String, Option<u64>, data::Unit)>>,
+}
+
+impl data::Progress for Recorder {
+    fn note(&self, message: &str) {
+        self.notes.lock().unwrap().push(message.to_string());
+    }
+    fn meter(&self, message: &str, total: Option<u64>, unit: data::Unit) -> Box<dyn data::Meter> {
+        self.meters
+            .lock()
+            .unwrap()
+            .push((message.to_string(), total, unit));
+        Box::new(data::Silent)
+    }
+}
+
+#[test]
+fn fetch_reports_each_source_and_transfer_to_its_progress() {
+    let mirror = mirror_with_small_mnist();
+    let root = tempfile::tempdir().unwrap();
+    let sources = [
+        Source::mirror(DatasetName::Mnist, "/nonexistent/mirror"),
+        Source::mirror(DatasetName::Mnist, &mirror.path().to_string_lossy()),
+    ];
+    let rec = Recorder::default();
+    data::fetch_from_with(
+        DatasetName::Mnist,
+        root.path(),
+        &sources,
+        &small_expect(),
+        &rec,
+    )
+    .unwrap();
+    let notes = rec.notes.lock().unwrap().clone();
+    let dir = root.path().join("mnist");
+    assert_eq!(
+        notes,
+        [
+            format!("mnist: trying {}", sources[0].label),
+            format!(
+                "mnist: {} failed: /nonexistent/mirror is not a readable folder",
+                sources[0].label
+            ),
+            format!("mnist: trying {}", sources[1].label),
+            format!(
+                "mnist: installed from {} into {}",
+                sources[1].label,
+                dir.display()
+            ),
+        ]
+    );
+    let meters = rec.meters.lock().unwrap().clone();
+    let names: Vec<&str> = meters.iter().map(|(m, _, _)| m.as_str()).collect();
+    assert_eq!(
+        names,
+        layout_files()
+            .iter()
+            .map(|f| format!("mnist: {f}"))
+            .collect::<Vec<_>>()
+    );
+    assert!(meters
+        .iter()
+        .all(|(_, n, u)| n.is_some() && *u == data::Unit::Bytes));
+    let rec = Recorder::default();
+    data::fetch_from_with(DatasetName::Mnist, root.path(), &[], &small_expect(), &rec).unwrap();
+    assert_eq!(
+        *rec.notes.lock().unwrap(),
+        [format!("mnist: present and verified in {}", dir.display())]
+    );
+}
+
+fn layout_files() -> [&'static str; 4] {
+    [
+        layout::TRAIN_IMAGES,
+        layout::TRAIN_LABELS,
+        layout::TEST_IMAGES,
+        layout::TEST_LABELS,
+    ]
 }
 
 #[test]
