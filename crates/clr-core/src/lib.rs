@@ -15,9 +15,11 @@
 
 #![warn(missing_docs)]
 
+pub mod budget;
 pub mod range_test;
 pub mod schedule;
 
+pub use budget::{policy_length, PolicyLength};
 pub use range_test::{
     suggest_from_accuracy, suggest_from_loss, LossSuggestion, RangeTestError, Suggestion,
 };

@@ -85,6 +85,7 @@ pub fn comparison(curves: &[Curve], title: &str, stem: &Path) -> Result<Vec<Path
             })
             .collect(),
         log_y: false,
+        y_max: None,
         markers: Vec::new(),
     };
     let lr_series: Vec<Series> = curves
@@ -104,6 +105,7 @@ pub fn comparison(curves: &[Curve], title: &str, stem: &Path) -> Result<Vec<Path
     let lr = Panel {
         y_label: "learning rate".into(),
         log_y: scales_differ(&lr_series),
+        y_max: None,
         series: lr_series,
         markers: Vec::new(),
     };

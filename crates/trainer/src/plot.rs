@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 /// The font embedded for text in figures (DejaVu Sans, see `assets/README.md`).
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
@@ -41,6 +42,8 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Logarithmic y axis.
     pub log_y: bool,
+    /// Top of the y axis: lines are cut where they cross it (`None`: fit the data).
+    pub y_max: Option<f64>,
     /// Vertical lines at `x`, each with a label.
     pub markers: Vec<(f64, String)>,
 }
@@ -255,6 +258,37 @@ fn segments(series: &Series, log_x: bool, log_y: bool) -> Segments {
     out
 }
 
+/// Cuts every run where it rises above `top`, ending it (and starting the next one) at the
+/// interpolated crossing, so a divergence leaves the panel at its top edge.
+fn clip_above(segs: Segments, top: f64) -> Segments {
+    let mut out: Segments = Vec::new();
+    for seg in segs {
+        let mut cur: Vec<(f64, f64)> = Vec::new();
+        let mut prev: Option<(f64, f64)> = None;
+        for (x, y) in seg {
+            let cross = |(px, py): (f64, f64)| (px + (x - px) * (top - py) / (y - py), top);
+            match prev {
+                Some(p) if (p.1 > top) != (y > top) => {
+                    cur.push(cross(p));
+                    if y > top {
+                        out.push(std::mem::take(&mut cur));
+                    }
+                }
+                _ => {}
+            }
+            if y <= top {
+                cur.push((x, y));
+            }
+            prev = Some((x, y));
+        }
+        if !cur.is_empty() {
+            out.push(cur);
+        }
+    }
+    out.retain(|s| !s.is_empty());
+    out
+}
+
 /// Keeps the first, lowest, highest and last point of each of `budget / 4` buckets, in order,
 /// so that peaks survive the reduction.
 fn decimate(points: &[(f64, f64)], budget: usize) -> Vec<(f64, f64)> {
@@ -329,7 +363,13 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         .map(|p| {
             p.series
                 .iter()
-                .map(|s| segments(s, fig.log_x, p.log_y))
+                .map(|s| {
+                    let segs = segments(s, fig.log_x, p.log_y);
+                    match p.y_max.and_then(|m| to_axis(m, p.log_y)) {
+                        Some(top) => clip_above(segs, top),
+                        None => segs,
+                    }
+                })
                 .collect()
         })
         .collect();
@@ -348,7 +388,12 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
     let areas = body.split_evenly((fig.panels.len(), 1));
     for (i, ((panel, segs), area)) in fig.panels.iter().zip(&panels).zip(&areas).enumerate() {
         let ys = segs.iter().flatten().flatten().map(|&(_, y)| y);
-        let y_range = axis_range(ys, 0.05);
+        let mut y_range = axis_range(ys, 0.05);
+        if let Some(top) = panel.y_max.and_then(|m| to_axis(m, panel.log_y)) {
+            if top > y_range.start {
+                y_range.end = top;
+            }
+        }
         let last = i + 1 == fig.panels.len();
         let mut chart = ChartBuilder::on(area)
             .margin(10)
@@ -371,10 +416,13 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         // Labels closer than 10% of the axis to the previous label are left out.
         let min_gap = 0.1 * (x_range.end - x_range.start);
         let mut last_label = f64::NEG_INFINITY;
-        for (x, label) in &panel.markers {
-            let Some(x) = to_axis(*x, fig.log_x) else {
-                continue;
-            };
+        let mut markers: Vec<(f64, &String)> = panel
+            .markers
+            .iter()
+            .filter_map(|(x, l)| Some((to_axis(*x, fig.log_x)?, l)))
+            .collect();
+        markers.sort_by(|a, b| a.0.total_cmp(&b.0));
+        for (x, label) in markers {
             let style = BLACK.mix(0.35);
             chart
                 .draw_series(LineSeries::new(
@@ -386,11 +434,17 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
                 continue;
             }
             last_label = x;
+            // Labels in the right quarter end at their line, so they stay inside the figure.
+            let right = x > x_range.end - 0.25 * (x_range.end - x_range.start);
+            let anchor = Pos::new(if right { HPos::Right } else { HPos::Left }, VPos::Top);
             chart
                 .draw_series(std::iter::once(Text::new(
                     label.clone(),
                     (x, y_range.end),
-                    ("sans-serif", 12).into_font().color(&BLACK.mix(0.6)),
+                    ("sans-serif", 12)
+                        .into_font()
+                        .color(&BLACK.mix(0.6))
+                        .pos(anchor),
                 )))
                 .map_err(draw_err)?;
         }
@@ -476,5 +530,25 @@ mod tests {
         assert_eq!(tick_label(-3.2, true), "6.3e-4");
         assert_eq!(tick_label(-3.4, true), "4e-4");
         assert_eq!(tick_label(-1.8, true), "0.016");
+    }
+
+    #[test]
+    fn clip_above_cuts_runs_at_the_crossing() {
+        let segs = vec![vec![
+            (0.0, 1.0),
+            (1.0, 3.0),
+            (2.0, 5.0),
+            (3.0, 1.0),
+            (4.0, 2.0),
+        ]];
+        let out = clip_above(segs, 4.0);
+        assert_eq!(
+            out,
+            vec![
+                vec![(0.0, 1.0), (1.0, 3.0), (1.5, 4.0)],
+                vec![(2.25, 4.0), (3.0, 1.0), (4.0, 2.0)]
+            ]
+        );
+        assert!(clip_above(vec![vec![(0.0, 9.0), (1.0, 8.0)]], 4.0).is_empty());
     }
 }

@@ -47,6 +47,9 @@ pub struct RangeOptions {
     pub stop_factor: f64,
     /// Cycles of the suggested run (`suggested_run.toml`).
     pub cycles: u64,
+    /// Budget of the suggested run in epochs: when given, [`clr_core::policy_length`] picks
+    /// the step size and the cycles instead of `step_epochs` and `cycles`.
+    pub budget_epochs: Option<f64>,
 }
 
 /// One evaluation of the sweep: a row of `range_test.csv`.
@@ -125,6 +128,15 @@ pub fn range_test(
             o.step_epochs
         );
     }
+    let length = match o.budget_epochs {
+        None => None,
+        Some(b) => Some(clr_core::policy_length(b).with_context(|| {
+            format!("--budget-epochs {b}: give a positive number of epochs, e.g. 30")
+        })?),
+    };
+    let (step_epochs, cycles) = length
+        .as_ref()
+        .map_or((o.step_epochs, o.cycles), |l| (l.step_epochs, l.cycles));
     let existing = if run_opts.force {
         Existing::Replace
     } else {
@@ -203,17 +215,22 @@ pub fn range_test(
     if let Ok(s) = &accuracy {
         markers.push((s.base_lr, format!("base_lr {:.3e}", s.base_lr)));
         markers.push((s.max_lr, format!("max_lr {:.3e}", s.max_lr)));
-        let step = ((o.step_epochs * ipe).round() as u64).max(1);
+        let step = ((step_epochs * ipe).round() as u64).max(1);
+        let why_length = match &length {
+            Some(l) => l.reason.clone(),
+            None => "the paper advises 2-10 epochs".to_owned(),
+        };
         let schedule_toml = format!(
-            "# Suggested by `clr range-test` from {} ({} points, {:?} sweep {}-{}).\n# {}\n# step_size = {} epochs of {:.0} iterations (the paper advises 2-10 epochs).\n[schedule]\npolicy = \"triangular\"\nbase_lr = {}\nmax_lr = {}\nstep_size = {step}\n",
+            "# Suggested by `clr range-test` from {} ({} points, {:?} sweep {}-{}).\n# {}\n# step_size = {} epochs of {:.0} iterations ({}).\n[schedule]\npolicy = \"triangular\"\nbase_lr = {}\nmax_lr = {}\nstep_size = {step}\n",
             loaded.path.display(),
             points.len(),
             o.sweep,
             o.min_lr,
             o.max_lr,
             s.reason.replace('\n', "\n# "),
-            o.step_epochs,
+            step_epochs,
             ipe,
+            why_length.replace('\n', "\n# "),
             round_sig(s.base_lr),
             round_sig(s.max_lr),
         );
@@ -228,26 +245,37 @@ pub fn range_test(
             .and_then(|t| t.get("schedule").cloned())
             .and_then(|v| v.try_into().ok())
             .context("re-reading the suggested schedule")?;
-        run_cfg.name = Some(format!("{}_clr", loaded.name()));
+        run_cfg.name = Some(format!("{}_range_clr", loaded.name()));
         run_cfg.train.max_iterations = None;
         run_cfg.train.max_epochs = None;
-        run_cfg.stop.cycles = Some(o.cycles);
+        run_cfg.stop.cycles = Some(cycles);
         run_cfg.stop.at_cycle_end = true;
         let p = out.join("suggested_run.toml");
         let text = format!(
             "# {} with the schedule suggested by `clr range-test`: {} cycles.\n{}",
             loaded.path.display(),
-            o.cycles,
+            cycles,
             config::to_toml(&run_cfg)
         );
         write_atomic(&p, text.as_bytes()).with_context(|| format!("writing {}", p.display()))?;
         files.push(p);
         suggested_toml = Some(schedule_toml);
     }
+    // Accuracy-based bounds above, the loss-based rates below, the sweep's end on both.
+    let mut loss_markers = Vec::new();
     if let Ok(l) = &loss {
-        markers.push((l.valley, format!("valley {:.3e}", l.valley)));
+        loss_markers.push((l.valley, format!("valley {:.3e}", l.valley)));
+        loss_markers.push((l.min_loss_lr, format!("min loss {:.3e}", l.min_loss_lr)));
+    }
+    if let (StopReason::LossExploded { .. } | StopReason::Diverged { .. }, Some(last)) =
+        (&outcome.summary.stop_reason, outcome.rows.last())
+    {
+        let end = (last.lr, format!("loss exploded {:.3e}", last.lr));
+        markers.push(end.clone());
+        loss_markers.push(end);
     }
     let log_x = o.sweep == Sweep::Exp;
+    let loss_top = loss_axis_top(&losses);
     let fig = Figure {
         title: format!("LR range test: {}", loaded.name()),
         x_label: "learning rate".into(),
@@ -263,7 +291,8 @@ pub fn range_test(
                         .collect(),
                 }],
                 log_y: false,
-                markers: markers.clone(),
+                y_max: None,
+                markers,
             },
             Panel {
                 y_label: "training loss".into(),
@@ -272,7 +301,8 @@ pub fn range_test(
                     points: points.iter().map(|p| (p.lr, p.train_loss)).collect(),
                 }],
                 log_y: false,
-                markers,
+                y_max: loss_top,
+                markers: loss_markers,
             },
         ],
     };
@@ -285,6 +315,17 @@ pub fn range_test(
         files,
         stop: outcome.summary.stop_reason,
     })
+}
+
+/// Top of the loss panel: a little above the larger of the first loss and 4x the lowest,
+/// when the curve goes higher (the divergence at the end of a sweep would otherwise flatten
+/// the rest into a line at the bottom, as fastai's plot avoids by clipping); `None` else.
+fn loss_axis_top(losses: &[f64]) -> Option<f64> {
+    let finite = || losses.iter().copied().filter(|l| l.is_finite());
+    let min = finite().fold(f64::INFINITY, f64::min);
+    let first = finite().next()?;
+    let top = 1.1 * first.max(4.0 * min);
+    (finite().fold(f64::NEG_INFINITY, f64::max) > top).then_some(top)
 }
 
 /// Rounds to 2 significant digits (bounds read from a noisy curve carry no more).
@@ -300,7 +341,23 @@ pub fn round_sig(x: f64) -> f64 {
 
 #[cfg(test)]
 mod tests {
-    use super::round_sig;
+    use super::{loss_axis_top, round_sig};
+
+    #[test]
+    fn the_loss_axis_clips_a_divergence_only() {
+        // MNIST-like: 2.3 at the start, 0.05 at the best, 207 at the end.
+        assert_eq!(
+            loss_axis_top(&[2.3, 0.5, 0.05, 0.2, 207.0]),
+            Some(1.1 * 2.3)
+        );
+        // Falls from 0.3 to 0.1 and climbs to 0.9: 4x the minimum is the limit.
+        let top = loss_axis_top(&[0.3, 0.1, 0.9]).unwrap();
+        assert!((top - 0.44).abs() < 1e-12, "{top}");
+        // Nothing above the limit: fit the data.
+        assert_eq!(loss_axis_top(&[2.3, 0.5, 0.05, 0.2]), None);
+        assert_eq!(loss_axis_top(&[]), None);
+        assert_eq!(loss_axis_top(&[f64::NAN, 1.0, 0.1, f64::INFINITY]), None);
+    }
 
     #[test]
     fn rounds_to_two_significant_digits() {

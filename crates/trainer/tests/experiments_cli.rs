@@ -25,8 +25,9 @@ fn range_test_writes_a_suggestion_that_trains() {
             "1e-4",
             "--max-lr",
             "3",
-            "--cycles",
-            "2",
+            // 8 epochs of 30 iterations: 2 cycles of step 2 epochs (clr_core::policy_length).
+            "--budget-epochs",
+            "8",
             "--out",
             out.to_str().unwrap(),
         ])
@@ -69,6 +70,11 @@ fn range_test_writes_a_suggestion_that_trains() {
     assert!(b > 1e-4 && b < m && m < 3.0, "base {b} max {m}");
     // 3000 images / batch 100 = 30 iterations per epoch, step 2 epochs.
     assert_eq!(s["schedule"]["step_size"].as_integer(), Some(60));
+    let why = std::fs::read_to_string(out.join("suggested.toml")).unwrap();
+    assert!(
+        why.contains("budget 8 epochs: 2 cycle(s) of step 2 epochs"),
+        "{why}"
+    );
 
     let run = tmp.path().join("run");
     let o = clr()
@@ -85,6 +91,8 @@ fn range_test_writes_a_suggestion_that_trains() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(run.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["iterations"], 240, "2 cycles of 2 x 60 iterations");
+    let name = summary["name"].as_str().unwrap();
+    assert!(name.ends_with("_range_clr"), "{name}");
 }
 
 #[test]

@@ -41,6 +41,7 @@ fn figure() -> Figure {
                     },
                 ],
                 log_y: false,
+                y_max: None,
                 markers: vec![(4000.0, "cycle end".into())],
             },
             Panel {
@@ -50,6 +51,7 @@ fn figure() -> Figure {
                     points: lr,
                 }],
                 log_y: true,
+                y_max: None,
                 markers: vec![],
             },
         ],
@@ -107,6 +109,7 @@ fn empty_series_and_nan_points_do_not_panic() {
                     points: vec![],
                 }],
                 log_y: false,
+                y_max: None,
                 markers: vec![(f64::NAN, "bad marker".into())],
             },
             Panel {
@@ -123,6 +126,7 @@ fn empty_series_and_nan_points_do_not_panic() {
                     ],
                 }],
                 log_y: true,
+                y_max: None,
                 markers: vec![],
             },
             Panel {
@@ -132,6 +136,7 @@ fn empty_series_and_nan_points_do_not_panic() {
                     points: vec![(0.5, 1.0)],
                 }],
                 log_y: false,
+                y_max: None,
                 markers: vec![],
             },
         ],

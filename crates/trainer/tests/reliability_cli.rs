@@ -148,6 +148,18 @@ fn range_test_refuses_an_existing_run_and_force_deletes_only_its_own_files() {
         &["--iterations 0"],
     );
     fails_with(&range(&["--force", "--cycles", "0"]), &["--cycles 0"]);
+    fails_with(
+        &range(&["--force", "--budget-epochs", "0"]),
+        &["--budget-epochs 0"],
+    );
+    // A usage error (clap's exit code 2): the budget picks the cycles itself.
+    let o = range(&["--force", "--budget-epochs", "8", "--cycles", "2"]);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--budget-epochs") && err.contains("--cycles"),
+        "{err}"
+    );
 }
 
 #[test]

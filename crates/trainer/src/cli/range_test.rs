@@ -38,6 +38,11 @@ pub struct Args {
     /// Cycles of the suggested run written to suggested_run.toml (the paper: 3 get most of the way, 4 or more do better).
     #[arg(long, default_value_t = 4)]
     pub cycles: u64,
+    /// Training budget of the suggested run, in epochs: picks the step size and the number of
+    /// cycles by the paper's advice (step 2-10 epochs, 4 or more cycles when the budget
+    /// allows) instead of --step-epochs and --cycles.
+    #[arg(long, conflicts_with_all = ["step_epochs", "cycles"])]
+    pub budget_epochs: Option<f64>,
     /// End the sweep when the smoothed loss exceeds this multiple of its minimum.
     #[arg(long, default_value_t = 4.0)]
     pub stop_factor: f64,
@@ -76,6 +81,7 @@ pub fn run(args: Args) -> Result<()> {
         step_epochs: args.step_epochs,
         stop_factor: args.stop_factor,
         cycles: args.cycles,
+        budget_epochs: args.budget_epochs,
     };
     let r = range_test(&loaded, &opts, &run)?;
     println!("sweep ended: {}", r.stop);

@@ -107,6 +107,7 @@ pub fn schedule_figure(schedule: &Schedule, iterations: u64, log_lr: bool) -> Fi
         y_label: "learning rate".into(),
         series: vec![lr],
         log_y: log_lr,
+        y_max: None,
         markers: markers.clone(),
     }];
     let momentum: Vec<(f64, f64)> = its
@@ -121,6 +122,7 @@ pub fn schedule_figure(schedule: &Schedule, iterations: u64, log_lr: bool) -> Fi
                 points: momentum,
             }],
             log_y: false,
+            y_max: None,
             markers,
         });
     }
