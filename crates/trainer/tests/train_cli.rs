@@ -84,6 +84,66 @@ fn mnist_lenet_reaches_98_percent_in_one_short_cycle() {
     assert!(acc >= 0.98, "final test accuracy {acc}");
 }
 
+/// A residual network from `[model] layers`: conv, a block with a stride-2 projection
+/// shortcut (1x1 conv + batch-norm), batch-norm in train and eval mode, global average
+/// pooling, with random crops, one-cycle and Nesterov SGD. 3,978 parameters pass 90% on
+/// 5,000 MNIST images in 400 iterations (91.7% when written).
+#[test]
+fn mnist_small_resnet_with_augmentation_reaches_90_percent() {
+    let Some((tmp, _)) = mnist_case() else {
+        return;
+    };
+    let cfg = write(tmp.path(), "res.toml", SMALL_RESNET);
+    let out = tmp.path().join("run");
+    let o = train(&cfg, &out, &[]).output().unwrap();
+    assert!(o.status.success(), "stderr:\n{}", text(&o.stderr));
+    let s = summary(&out);
+    assert_eq!(s["iterations"], 400);
+    let acc = s["final_test_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.90, "final test accuracy {acc}");
+}
+
+const SMALL_RESNET: &str = r#"[data]
+dataset = "mnist"
+train_limit = 5000
+test_limit = 1000
+[data.augment]
+crop_padding = 2
+
+[model]
+layers = [
+  { type = "conv2d", out_channels = 8, kernel = 3, pad = 1 },
+  { type = "relu" },
+  { type = "residual", shortcut = "projection", layers = [
+      { type = "conv2d", out_channels = 16, kernel = 3, stride = 2, pad = 1 },
+      { type = "batch_norm" },
+      { type = "relu" },
+      { type = "conv2d", out_channels = 16, kernel = 3, pad = 1 },
+      { type = "batch_norm" },
+  ] },
+  { type = "relu" },
+  { type = "global_avg_pool" },
+  { type = "dense", out = 10 },
+]
+
+[optimizer]
+kind = "sgd"
+momentum = 0.9
+nesterov = true
+weight_decay = 0.0005
+convention = "pytorch"
+
+[schedule]
+policy = "one_cycle"
+max_lr = 0.2
+total_iterations = 400
+
+[train]
+max_iterations = 400
+[eval]
+every = 100
+"#;
+
 #[test]
 fn early_stop_and_target_are_reported() {
     let Some((tmp, cfg)) = mnist_case() else {
