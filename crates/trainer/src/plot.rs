@@ -316,7 +316,12 @@ fn decimate(points: &[(f64, f64)], budget: usize) -> Vec<(f64, f64)> {
 
 /// The corner of a panel where the legend hides the least of the curves: the one whose box
 /// (40% of each axis) the fewest points of the lines cross, upper right on ties.
-fn legend_corner(segs: &[Segments], x: &Range<f64>, y: &Range<f64>) -> SeriesLabelPosition {
+fn legend_corner(
+    segs: &[Segments],
+    labels: &[f64],
+    x: &Range<f64>,
+    y: &Range<f64>,
+) -> SeriesLabelPosition {
     const SHARE: f64 = 0.4;
     const STEPS: usize = 16;
     let (w, h) = (x.end - x.start, y.end - y.start);
@@ -334,6 +339,19 @@ fn legend_corner(segs: &[Segments], x: &Range<f64>, y: &Range<f64>) -> SeriesLab
                 let near = |f: f64, high: bool| if high { f >= 1.0 - SHARE } else { f <= SHARE };
                 *hit += usize::from(near(fx, right) && near(fy, upper));
             }
+        }
+    }
+    // Marker labels sit along the top edge: an upper corner holding one is as bad as a
+    // whole line through it.
+    for &lx in labels {
+        let fx = (lx - x.start) / w;
+        for (hit, &(right, upper)) in hits.iter_mut().zip(&corners) {
+            let near = if right {
+                fx >= 1.0 - SHARE
+            } else {
+                fx <= SHARE
+            };
+            *hit += usize::from(upper && near) * (STEPS + 1) * 4;
         }
     }
     let best = (0..4).fold(0, |b, i| if hits[i] < hits[b] { i } else { b });
@@ -416,6 +434,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         // Labels closer than 10% of the axis to the previous label are left out.
         let min_gap = 0.1 * (x_range.end - x_range.start);
         let mut last_label = f64::NEG_INFINITY;
+        let mut label_xs = Vec::new();
         let mut markers: Vec<(f64, &String)> = panel
             .markers
             .iter()
@@ -434,6 +453,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
                 continue;
             }
             last_label = x;
+            label_xs.push(x);
             // Labels in the right quarter end at their line, so they stay inside the figure.
             let right = x > x_range.end - 0.25 * (x_range.end - x_range.start);
             let anchor = Pos::new(if right { HPos::Right } else { HPos::Left }, VPos::Top);
@@ -475,7 +495,7 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         if labelled {
             chart
                 .configure_series_labels()
-                .position(legend_corner(segs, &x_range, &y_range))
+                .position(legend_corner(segs, &label_xs, &x_range, &y_range))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
                 .label_font(("sans-serif", 13))
@@ -498,14 +518,18 @@ mod tests {
             .map(|i| (i as f64, 1.0 - i as f64 / 100.0))
             .collect()];
         let low: Segments = vec![vec![(0.0, 0.1), (100.0, 0.1)]];
-        let pos = |s: &[Segments]| format!("{:?}", legend_corner(s, &x, &y));
+        let pos = |s: &[Segments]| format!("{:?}", legend_corner(s, &[], &x, &y));
         // Accuracy curves rise: the upper right is taken, the lower right is free.
         assert_eq!(pos(std::slice::from_ref(&rising)), "LowerRight");
         // A decaying LR leaves the upper right free.
         assert_eq!(pos(std::slice::from_ref(&falling)), "UpperRight");
         // Rising and falling together cross both right corners; the left ones too, so the
         // flat line near the bottom decides for the upper half.
-        assert_eq!(pos(&[rising, falling, low]), "UpperRight");
+        assert_eq!(pos(&[rising, falling, low.clone()]), "UpperRight");
+        // A marker label near the right end of the top edge moves it to a free corner.
+        assert_eq!(pos(std::slice::from_ref(&low)), "UpperRight");
+        let with_label = format!("{:?}", legend_corner(&[low], &[95.0], &x, &y));
+        assert_eq!(with_label, "UpperLeft");
     }
 
     #[test]
