@@ -6,7 +6,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array4;
 use nn::bench::{GemmBench, LayerBench};
 use nn::{
-    LayerSpec, ModelSpec, Network, Optimizer, OptimizerSpec, PoolSpec, Preset, SgdConvention,
+    Conv2dSpec, LayerSpec, ModelSpec, Network, Optimizer, OptimizerSpec, ParamSpec, PoolSpec,
+    Preset, SgdConvention,
 };
 
 fn gemm(c: &mut Criterion) {
@@ -27,17 +28,12 @@ fn gemm(c: &mut Criterion) {
 }
 
 fn conv(out_channels: usize, kernel: usize, pad: usize) -> LayerSpec {
-    LayerSpec::Conv2d {
+    LayerSpec::Conv2d(Conv2dSpec::new(
         out_channels,
         kernel,
-        stride: 1,
         pad,
-        init: None,
-        bias_init: None,
-        lr_mult: [1.0, 1.0],
-        decay_mult: [1.0, 1.0],
-        name: None,
-    }
+        ParamSpec::default(),
+    ))
 }
 
 fn layers(c: &mut Criterion) {

@@ -8,7 +8,7 @@ use crate::layer::{
     Layer, Lrn, LrnRegion, Param, Pool, PoolKind, Residual, Shortcut,
 };
 use crate::seed::mix;
-use crate::spec::{LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec, ShortcutSpec};
+use crate::spec::{LayerSpec, LrnRegionSpec, ModelSpec, ParamSpec, PoolSpec, ShortcutSpec};
 use crate::{init::InitSpec, NnError, Real};
 use ndarray::ArrayD;
 use rand::SeedableRng;
@@ -59,29 +59,21 @@ impl Builder {
         kind: &'static str,
         w_shape: &[usize],
         fans: (usize, usize),
-        inits: (&Option<InitSpec>, &Option<InitSpec>),
-        lr_mult: [f64; 2],
-        decay_mult: [f64; 2],
+        p: &ParamSpec,
     ) -> Result<[Param<T>; 2], NnError> {
-        check_mults(layer, kind, lr_mult, decay_mult)?;
-        check_init(layer, kind, inits.0)?;
-        check_init(layer, kind, inits.1)?;
+        let (lr, decay) = (p.lr_mult, p.decay_mult);
+        check_mults(layer, kind, lr, decay)?;
+        check_init(layer, kind, &p.init)?;
+        check_init(layer, kind, &p.bias_init)?;
         let xavier = InitSpec::Xavier {
             variance_norm: None,
         };
         let zero = InitSpec::Constant { value: 0.0 };
-        let w_init = inits.0.as_ref().unwrap_or(&xavier);
-        let b_init = inits.1.as_ref().unwrap_or(&zero);
+        let w_init = p.init.as_ref().unwrap_or(&xavier);
+        let b_init = p.bias_init.as_ref().unwrap_or(&zero);
         Ok([
-            self.param("weight", w_shape, w_init, fans, lr_mult[0], decay_mult[0]),
-            self.param(
-                "bias",
-                &w_shape[..1],
-                b_init,
-                fans,
-                lr_mult[1],
-                decay_mult[1],
-            ),
+            self.param("weight", w_shape, w_init, fans, lr[0], decay[0]),
+            self.param("bias", &w_shape[..1], b_init, fans, lr[1], decay[1]),
         ])
     }
 }
@@ -144,68 +136,39 @@ fn build_chain<T: Real>(
     let mut dims = input;
     for (i, ls) in specs.iter().enumerate() {
         let (name, layer): (String, Box<dyn Layer<T>>) = match ls {
-            LayerSpec::Conv2d {
-                out_channels,
-                kernel,
-                stride,
-                pad,
-                init,
-                bias_init,
-                lr_mult,
-                decay_mult,
-                name,
-            } => {
-                let name = b.name("conv", name);
+            LayerSpec::Conv2d(c) => {
+                let name = b.name("conv", &c.params.name);
                 let bad = |message: String| NnError::InvalidLayer {
                     layer: name.clone(),
                     kind: "conv2d",
                     message,
                 };
-                let g = ConvGeom::new(dims, *out_channels, *kernel, *stride, *pad).map_err(bad)?;
-                let kk = kernel * kernel;
-                let [w, bias] = b.weight_and_bias(
-                    &name,
-                    "conv2d",
-                    &[*out_channels, *kernel, *kernel, dims.c],
-                    (dims.c * kk, out_channels * kk),
-                    (init, bias_init),
-                    *lr_mult,
-                    *decay_mult,
-                )?;
+                let g =
+                    ConvGeom::new(dims, c.out_channels, c.kernel, c.stride, c.pad).map_err(bad)?;
+                let (k, out) = (c.kernel, c.out_channels);
+                let w_shape = [out, k, k, dims.c];
+                let fans = (dims.c * k * k, out * k * k);
+                let [w, bias] = b.weight_and_bias(&name, "conv2d", &w_shape, fans, &c.params)?;
                 (name, Box::new(Conv2d::new(g, w, bias)))
             }
-            LayerSpec::Dense {
-                out,
-                init,
-                bias_init,
-                lr_mult,
-                decay_mult,
-                name,
-            } => {
+            LayerSpec::Dense(d) => {
                 if !dims.is_flat() {
                     names.push(b.name("flatten", &None));
                     let f = Flatten::new(dims);
                     dims = <Flatten as Layer<T>>::out_dims(&f);
                     layers.push(Box::new(f));
                 }
-                let name = b.name("fc", name);
-                if *out == 0 {
+                let name = b.name("fc", &d.params.name);
+                if d.out == 0 {
                     return Err(NnError::InvalidLayer {
                         layer: name,
                         kind: "dense",
                         message: "out must be >= 1".into(),
                     });
                 }
-                let [w, bias] = b.weight_and_bias(
-                    &name,
-                    "dense",
-                    &[*out, dims.c],
-                    (dims.c, *out),
-                    (init, bias_init),
-                    *lr_mult,
-                    *decay_mult,
-                )?;
-                (name, Box::new(Dense::new(dims.c, *out, w, bias)))
+                let (w_shape, fans) = ([d.out, dims.c], (dims.c, d.out));
+                let [w, bias] = b.weight_and_bias(&name, "dense", &w_shape, fans, &d.params)?;
+                (name, Box::new(Dense::new(dims.c, d.out, w, bias)))
             }
             LayerSpec::MaxPool(p) | LayerSpec::AvgPool(p) => {
                 let PoolSpec {

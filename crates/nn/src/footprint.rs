@@ -4,7 +4,7 @@
 //! failed allocation.
 
 use crate::layer::pool::pool_out;
-use crate::spec::{LayerSpec, ModelSpec, PoolSpec, ShortcutSpec};
+use crate::spec::{DenseSpec, LayerSpec, ModelSpec, PoolSpec, ShortcutSpec};
 use crate::NnError;
 
 /// Sizes of a network for one input shape, in values (not bytes).
@@ -84,14 +84,9 @@ impl Count {
     fn chain(&mut self, specs: &[LayerSpec], mut d: [u64; 3]) -> Result<Option<[u64; 3]>, NnError> {
         for ls in specs {
             match ls {
-                LayerSpec::Conv2d {
-                    out_channels,
-                    kernel,
-                    stride,
-                    pad,
-                    ..
-                } => {
-                    let (k, s, p) = (to64(*kernel), to64(*stride), to64(*pad));
+                LayerSpec::Conv2d(c) => {
+                    let out_channels = &c.out_channels;
+                    let (k, s, p) = (to64(c.kernel), to64(c.stride), to64(c.pad));
                     let padded =
                         |x: u64| mul(p, 2, "conv2d pad").and_then(|pp| add(x, pp, "conv2d pad"));
                     let (ph, pw) = (padded(d[1])?, padded(d[2])?);
@@ -104,7 +99,7 @@ impl Count {
                     self.add_params(to64(*out_channels))?;
                     d = [to64(*out_channels), (ph - k) / s + 1, (pw - k) / s + 1];
                 }
-                LayerSpec::Dense { out, .. } => {
+                LayerSpec::Dense(DenseSpec { out, .. }) => {
                     let inp = len(d, "a dense layer's input")?;
                     self.add_params(mul(inp, to64(*out), "dense weights")?)?;
                     self.add_params(to64(*out))?;

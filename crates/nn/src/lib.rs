@@ -54,5 +54,6 @@ pub use optim::{Optimizer, OptimizerSpec, SgdConvention};
 pub use scalar::Real;
 pub use simd::flush_subnormals;
 pub use spec::{
-    ActivationSpec, LayerSpec, LrnRegionSpec, ModelSpec, PoolSpec, Preset, ShortcutSpec,
+    ActivationSpec, Conv2dSpec, DenseSpec, LayerSpec, LrnRegionSpec, ModelSpec, ParamSpec,
+    PoolSpec, Preset, ShortcutSpec,
 };

@@ -137,62 +137,158 @@ impl PoolSpec {
     }
 }
 
+/// What the layers holding a weight and a bias share: their name, initializers and
+/// multipliers. Its keys sit in the layer's own table (`{ type = "dense", out = 10,
+/// lr_mult = [1, 2] }`).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
+pub struct ParamSpec {
+    /// Weight initializer (default `xavier`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<InitSpec>,
+    /// Bias initializer (default constant 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias_init: Option<InitSpec>,
+    /// Learning-rate multipliers `[weight, bias]` (default `[1, 1]`).
+    #[serde(default = "mult_ones")]
+    pub lr_mult: [f64; 2],
+    /// Weight-decay multipliers `[weight, bias]` (default `[1, 1]`).
+    #[serde(default = "mult_ones")]
+    pub decay_mult: [f64; 2],
+    /// Parameter name prefix (default `conv<i>` / `fc<i>`, counted per type from 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+impl Default for ParamSpec {
+    fn default() -> Self {
+        Self {
+            init: None,
+            bias_init: None,
+            lr_mult: mult_ones(),
+            decay_mult: mult_ones(),
+            name: None,
+        }
+    }
+}
+
+impl ParamSpec {
+    /// Weights from `init`, biases zero, the given multipliers `[weight, bias]`.
+    pub fn new(init: InitSpec, lr_mult: [f64; 2], decay_mult: [f64; 2]) -> Self {
+        Self {
+            init: Some(init),
+            lr_mult,
+            decay_mult,
+            ..Self::default()
+        }
+    }
+}
+
+const PARAM_FIELDS: [&str; 5] = ["init", "bias_init", "lr_mult", "decay_mult", "name"];
+
+/// A 2-D convolution: `out_channels` square `kernel`s over all input channels.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(remote = "Self")]
+pub struct Conv2dSpec {
+    /// Output channels.
+    pub out_channels: usize,
+    /// Kernel size.
+    pub kernel: usize,
+    /// Stride (default 1).
+    #[serde(default = "one")]
+    pub stride: usize,
+    /// Zero padding on each side (default 0).
+    #[serde(default)]
+    pub pad: usize,
+    /// Name, initializers and multipliers.
+    #[serde(flatten)]
+    pub params: ParamSpec,
+}
+
+impl Conv2dSpec {
+    /// `out_channels` kernels of `kernel` x `kernel`, stride 1, padding `pad`, with `params`.
+    pub fn new(out_channels: usize, kernel: usize, pad: usize, params: ParamSpec) -> Self {
+        Self {
+            out_channels,
+            kernel,
+            stride: 1,
+            pad,
+            params,
+        }
+    }
+}
+
+/// A fully connected layer of `out` features.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(remote = "Self")]
+pub struct DenseSpec {
+    /// Output features.
+    pub out: usize,
+    /// Name, initializers and multipliers.
+    #[serde(flatten)]
+    pub params: ParamSpec,
+}
+
+impl DenseSpec {
+    /// `out` features with `params`.
+    pub fn new(out: usize, params: ParamSpec) -> Self {
+        Self { out, params }
+    }
+}
+
+/// Serde for a layer spec whose [`ParamSpec`] keys share its table: the derived (`remote =
+/// "Self"`) functions, plus the unknown-key check that `deny_unknown_fields` cannot make
+/// beside `flatten`, reported before any other error of the table as serde does (a typo
+/// reads "unknown field `kernal`", not "missing field `kernel`"). `$own` are the spec's
+/// own keys.
+macro_rules! layer_table_serde {
+    ($ty:ident, [$($own:literal),+]) => {
+        impl Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                $ty::serialize(self, s)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                use serde::de::Error;
+                fn spec_or_error<'de, D: serde::Deserializer<'de>>(
+                    d: D,
+                ) -> Result<Result<$ty, String>, D::Error> {
+                    Ok($ty::deserialize(d).map_err(|e| e.to_string()))
+                }
+                #[derive(Deserialize)]
+                struct Table {
+                    #[serde(flatten)]
+                    keys: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+                    #[serde(flatten, deserialize_with = "spec_or_error")]
+                    spec: Result<$ty, String>,
+                }
+                const FIELDS: &[&str] = &[$($own,)+ PARAM_FIELDS[0], PARAM_FIELDS[1],
+                    PARAM_FIELDS[2], PARAM_FIELDS[3], PARAM_FIELDS[4]];
+                let t = Table::deserialize(d)?;
+                match t.keys.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+                    Some(k) => Err(D::Error::unknown_field(k, FIELDS)),
+                    None => t.spec.map_err(D::Error::custom),
+                }
+            }
+        }
+    };
+}
+
+layer_table_serde!(Conv2dSpec, ["out_channels", "kernel", "stride", "pad"]);
+layer_table_serde!(DenseSpec, ["out"]);
+
 /// One layer of an explicit `layers = [...]` list, selected by `type`.
 ///
-/// Parameterized layers take an optional `name` (default `conv<i>`, `fc<i>`, `bn<i>` counted
-/// per type from 1), `init` for the weights (default `xavier`), `bias_init` (default constant
-/// 0), and `lr_mult` / `decay_mult` pairs `[weight, bias]` (default `[1, 1]`).
+/// `conv2d` and `dense` take the [`ParamSpec`] keys (`name`, `init`, `bias_init`, `lr_mult`,
+/// `decay_mult`) beside their own.
 #[derive(Deserialize, Serialize, Clone, Debug, PartialEq)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum LayerSpec {
     /// 2-D convolution with square kernel, stride and zero padding.
-    Conv2d {
-        /// Output channels.
-        out_channels: usize,
-        /// Kernel size.
-        kernel: usize,
-        /// Stride (default 1).
-        #[serde(default = "one")]
-        stride: usize,
-        /// Zero padding on each side (default 0).
-        #[serde(default)]
-        pad: usize,
-        /// Weight initializer.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        init: Option<InitSpec>,
-        /// Bias initializer.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        bias_init: Option<InitSpec>,
-        /// Learning-rate multipliers `[weight, bias]`.
-        #[serde(default = "mult_ones")]
-        lr_mult: [f64; 2],
-        /// Weight-decay multipliers `[weight, bias]`.
-        #[serde(default = "mult_ones")]
-        decay_mult: [f64; 2],
-        /// Parameter name prefix.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
+    Conv2d(Conv2dSpec),
     /// Fully connected layer (a non-flat input is flattened first, channel-major).
-    Dense {
-        /// Output features.
-        out: usize,
-        /// Weight initializer.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        init: Option<InitSpec>,
-        /// Bias initializer.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        bias_init: Option<InitSpec>,
-        /// Learning-rate multipliers `[weight, bias]`.
-        #[serde(default = "mult_ones")]
-        lr_mult: [f64; 2],
-        /// Weight-decay multipliers `[weight, bias]`.
-        #[serde(default = "mult_ones")]
-        decay_mult: [f64; 2],
-        /// Parameter name prefix.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-    },
+    Dense(DenseSpec),
     /// Max pooling.
     MaxPool(PoolSpec),
     /// Average pooling (Caffe's divisor; see the `pool` module docs).
@@ -321,14 +417,10 @@ impl ModelSpec {
 }
 
 fn dense(out: usize, init: InitSpec, lr_mult: [f64; 2], decay_mult: [f64; 2]) -> LayerSpec {
-    LayerSpec::Dense {
+    LayerSpec::Dense(DenseSpec::new(
         out,
-        init: Some(init),
-        bias_init: None,
-        lr_mult,
-        decay_mult,
-        name: None,
-    }
+        ParamSpec::new(init, lr_mult, decay_mult),
+    ))
 }
 
 fn conv(
@@ -338,17 +430,8 @@ fn conv(
     lr_mult: [f64; 2],
     decay_mult: [f64; 2],
 ) -> LayerSpec {
-    LayerSpec::Conv2d {
-        out_channels,
-        kernel: 5,
-        stride: 1,
-        pad,
-        init: Some(init),
-        bias_init: None,
-        lr_mult,
-        decay_mult,
-        name: None,
-    }
+    let params = ParamSpec::new(init, lr_mult, decay_mult);
+    LayerSpec::Conv2d(Conv2dSpec::new(out_channels, 5, pad, params))
 }
 
 fn gauss(std: f64) -> InitSpec {
@@ -366,9 +449,7 @@ fn pool(max: bool, kernel: usize, stride: usize) -> LayerSpec {
 
 fn mlp(hidden: &[usize], act: ActivationSpec, bn: bool, classes: usize) -> Vec<LayerSpec> {
     let init = match act {
-        ActivationSpec::Relu => InitSpec::Kaiming {
-            variance_norm: None,
-        },
+        ActivationSpec::Relu => he(),
         _ => InitSpec::Xavier {
             variance_norm: None,
         },
@@ -405,16 +486,9 @@ fn lenet(classes: usize) -> Vec<LayerSpec> {
     };
     let m = [1.0, 2.0];
     let d = [1.0, 1.0];
-    let c = |out| LayerSpec::Conv2d {
-        out_channels: out,
-        kernel: 5,
-        stride: 1,
-        pad: 0,
-        init: Some(xavier.clone()),
-        bias_init: None,
-        lr_mult: m,
-        decay_mult: d,
-        name: None,
+    let c = |out| {
+        let params = ParamSpec::new(xavier.clone(), m, d);
+        LayerSpec::Conv2d(Conv2dSpec::new(out, 5, 0, params))
     };
     vec![
         c(20),
@@ -492,18 +566,16 @@ impl ModelSpec {
 /// A `kernel` x `kernel` convolution feeding batch norm: He init, "same" padding, a bias
 /// held at zero (batch norm's shift does its work).
 fn conv_bn_input(out_channels: usize, kernel: usize, stride: usize) -> LayerSpec {
-    LayerSpec::Conv2d {
-        out_channels,
-        kernel,
+    let params = ParamSpec::new(he(), [1.0, 0.0], [1.0, 0.0]);
+    LayerSpec::Conv2d(Conv2dSpec {
         stride,
-        pad: kernel / 2,
-        init: Some(InitSpec::Kaiming {
-            variance_norm: None,
-        }),
-        bias_init: None,
-        lr_mult: [1.0, 0.0],
-        decay_mult: [1.0, 0.0],
-        name: None,
+        ..Conv2dSpec::new(out_channels, kernel, kernel / 2, params)
+    })
+}
+
+fn he() -> InitSpec {
+    InitSpec::Kaiming {
+        variance_norm: None,
     }
 }
 
@@ -535,15 +607,6 @@ fn resnet(n: usize, classes: usize) -> Vec<LayerSpec> {
         }
     }
     layers.push(LayerSpec::GlobalAvgPool);
-    layers.push(LayerSpec::Dense {
-        out: classes,
-        init: Some(InitSpec::Kaiming {
-            variance_norm: None,
-        }),
-        bias_init: None,
-        lr_mult: [1.0, 1.0],
-        decay_mult: [1.0, 1.0],
-        name: None,
-    });
+    layers.push(dense(classes, he(), [1.0, 1.0], [1.0, 1.0]));
     layers
 }

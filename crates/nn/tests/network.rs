@@ -186,9 +186,21 @@ fn spec_errors_name_the_problem() {
             .to_string()
     };
     assert!(toml::from_str::<ModelSpec>("preset = \"resnet\"").is_err());
+    // A typo in a conv or dense table is named with the keys allowed, as serde's
+    // `deny_unknown_fields` does for the other layers.
+    let typo = |t: &str| toml::from_str::<ModelSpec>(t).unwrap_err().to_string();
+    let e = typo("layers = [{ type = \"dense\", out = 3, bogus = 1 }]");
     assert!(
-        toml::from_str::<ModelSpec>("layers = [{ type = \"dense\", out = 3, bogus = 1 }]").is_err()
+        e.contains("unknown field `bogus`") && e.contains("lr_mult"),
+        "{e}"
     );
+    let e = typo("layers = [{ type = \"conv2d\", out_channels = 3, kernal = 3 }]");
+    assert!(
+        e.contains("unknown field `kernal`") && e.contains("`kernel`"),
+        "{e}"
+    );
+    assert!(typo("layers = [{ type = \"conv2d\", kernel = 3 }]").contains("out_channels"));
+    assert!(typo("layers = [{ type = \"dense\", out = 3, lr_mult = 2 }]").contains("lr_mult"));
     assert!(toml::from_str::<ModelSpec>("preset = \"mlp\"\nhiden = [3]").is_err());
     assert!(err("layers = [{ type = \"dense\", out = 4 }]").contains("num_classes = 10"));
     assert!(err("layers = [{ type = \"conv2d\", out_channels = 2, kernel = 11 }, { type = \"dense\", out = 10 }]").contains("conv1"));
@@ -506,4 +518,33 @@ fn resnet_save_load_round_trip() {
     b.load(&path).unwrap();
     assert_eq!(a.parameters(), b.parameters());
     assert_eq!(a.forward(x.view()).to_vec(), b.forward(x.view()).to_vec());
+}
+
+#[test]
+fn expanded_presets_round_trip_through_json_and_toml() {
+    for preset in [
+        Preset::Mlp,
+        Preset::Lenet,
+        Preset::Cifar10Full,
+        Preset::Resnet20,
+    ] {
+        let layers = ModelSpec::preset(preset).expand(10).unwrap();
+        let spec = ModelSpec {
+            layers: Some(layers),
+            ..ModelSpec::default()
+        };
+        let json = serde_json::to_string(&spec).unwrap();
+        assert_eq!(
+            serde_json::from_str::<ModelSpec>(&json).unwrap(),
+            spec,
+            "{json}"
+        );
+        let text = toml::to_string(&spec).unwrap();
+        assert_eq!(toml::from_str::<ModelSpec>(&text).unwrap(), spec, "{text}");
+        // The parameter keys sit in the layer's own table.
+        assert!(
+            json.contains("\"lr_mult\":[1.0,") && !json.contains("params"),
+            "{json}"
+        );
+    }
 }

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod compare;
 pub mod config;
+pub mod csvfile;
 /// Datasets: the `clr-data` crate.
 pub use clr_data as data;
 pub mod eval;

@@ -2,19 +2,30 @@
 //! loss/accuracy and the run summary (`summary.json`).
 
 use std::collections::VecDeque;
-use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::csvfile::{self, CsvError, Fixed, Num};
 use crate::stop::StopReason;
 
-/// The header of `metrics.csv`.
-pub const CSV_HEADER: &str =
-    "iteration,epoch,cycle,lr,momentum,train_loss,train_accuracy,test_loss,test_accuracy,elapsed_seconds";
+/// The columns of `metrics.csv`: [`Row`]'s fields.
+pub const CSV_FIELDS: [&str; 10] = [
+    "iteration",
+    "epoch",
+    "cycle",
+    "lr",
+    "momentum",
+    "train_loss",
+    "train_accuracy",
+    "test_loss",
+    "test_accuracy",
+    "elapsed_seconds",
+];
 
 /// One row of `metrics.csv`: the state after `iteration` updates.
 ///
+/// `metrics.csv` reads back through its serde (a non-finite value prints as `NaN`/`inf`).
 /// Checkpoints keep the rows (as JSON) so that a resumed run rewrites them exactly: see
 /// [`JsonF64`] for the non-finite values a row may hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,114 +136,34 @@ mod json_opt_f64 {
     }
 }
 
-/// An optional number for CSV: empty when absent.
-pub fn opt(v: Option<f64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_default()
-}
-
-/// Renders rows as CSV with [`CSV_HEADER`].
+/// Renders rows as CSV with the header [`CSV_FIELDS`]: the epoch to 4 decimals, the elapsed time to
+/// 3, the other numbers in Rust's shortest round-trip form, absent values empty.
 pub fn to_csv(rows: &[Row]) -> String {
-    let mut s = String::with_capacity(64 * (rows.len() + 1));
-    s.push_str(CSV_HEADER);
-    s.push('\n');
-    for r in rows {
-        let _ = writeln!(
-            s,
-            "{},{:.4},{},{},{},{},{},{},{},{:.3}",
-            r.iteration,
-            r.epoch,
-            r.cycle,
-            r.lr,
-            opt(r.momentum),
-            r.train_loss,
-            r.train_accuracy,
-            opt(r.test_loss),
-            opt(r.test_accuracy),
-            r.elapsed_seconds
-        );
-    }
-    s
-}
-
-/// Errors reading a metrics file.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum MetricsError {
-    /// The file cannot be read.
-    #[error("cannot read {path}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// A line is not a valid row (or the header is not [`CSV_HEADER`]).
-    #[error("{path} line {line}: {message}")]
-    Format {
-        /// The file.
-        path: String,
-        /// The line number (1-based; 1 is the header).
-        line: usize,
-        /// What is wrong with the line.
-        message: String,
-    },
+    csvfile::to_string(
+        &CSV_FIELDS,
+        rows.iter().map(|r| {
+            (
+                r.iteration,
+                Fixed::<4>(r.epoch),
+                r.cycle,
+                Num(r.lr),
+                r.momentum.map(Num),
+                Num(r.train_loss),
+                Num(r.train_accuracy),
+                r.test_loss.map(Num),
+                r.test_accuracy.map(Num),
+                Fixed::<3>(r.elapsed_seconds),
+            )
+        }),
+    )
 }
 
 /// Reads a `metrics.csv` written by [`to_csv`].
-pub fn read_csv(path: &Path) -> Result<Vec<Row>, MetricsError> {
-    let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| MetricsError::Read {
-        path: p.clone(),
-        source,
-    })?;
-    let mut lines = text.lines();
-    if lines.next() != Some(CSV_HEADER) {
-        return Err(MetricsError::Format {
-            path: p,
-            line: 1,
-            message: format!("expected the header `{CSV_HEADER}`"),
-        });
-    }
-    let mut rows = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let bad = |message: String| MetricsError::Format {
-            path: p.clone(),
-            line: i + 2,
-            message,
-        };
-        let f: Vec<&str> = line.split(',').collect();
-        if f.len() != 10 {
-            return Err(bad(format!("expected 10 fields, found {}", f.len())));
-        }
-        let num = |s: &str| {
-            s.parse::<f64>()
-                .map_err(|_| bad(format!("`{s}` is not a number")))
-        };
-        let maybe = |s: &str| {
-            if s.is_empty() {
-                Ok(None)
-            } else {
-                num(s).map(Some)
-            }
-        };
-        rows.push(Row {
-            iteration: f[0]
-                .parse()
-                .map_err(|_| bad(format!("`{}` is not an iteration", f[0])))?,
-            epoch: num(f[1])?,
-            cycle: f[2]
-                .parse()
-                .map_err(|_| bad(format!("`{}` is not a cycle", f[2])))?,
-            lr: num(f[3])?,
-            momentum: maybe(f[4])?,
-            train_loss: num(f[5])?,
-            train_accuracy: num(f[6])?,
-            test_loss: maybe(f[7])?,
-            test_accuracy: maybe(f[8])?,
-            elapsed_seconds: num(f[9])?,
-        });
-    }
-    Ok(rows)
+///
+/// # Errors
+/// See [`csvfile::read`].
+pub fn read_csv(path: &Path) -> Result<Vec<Row>, CsvError> {
+    csvfile::read(path, &CSV_FIELDS)
 }
 
 /// Mean training loss and accuracy over the last `window` iterations.

@@ -2,13 +2,13 @@
 //! suggest `base_lr`/`max_lr` (the paper's accuracy-based rule, plus the
 //! loss-based suggestions fastai users know).
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clr_core::{LossSuggestion, RangeConfig, ScheduleConfig, Suggestion};
 
 use crate::config::{self, LoadedConfig};
+use crate::csvfile::{self, Num};
 use crate::figures;
 use crate::fsutil::write_atomic;
 use crate::metrics::Row;
@@ -53,7 +53,7 @@ pub struct RangeOptions {
 }
 
 /// One evaluation of the sweep: a row of `range_test.csv`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Deserialize)]
 pub struct RangePoint {
     /// Iterations done.
     pub iteration: u64,
@@ -63,6 +63,30 @@ pub struct RangePoint {
     pub train_loss: f64,
     /// Test accuracy as a fraction in [0, 1].
     pub test_accuracy: f64,
+}
+
+impl RangePoint {
+    /// The columns of `range_test.csv`: the fields in order.
+    pub const CSV_FIELDS: [&'static str; 4] = ["iteration", "lr", "train_loss", "test_accuracy"];
+
+    /// The point as a `range_test.csv` record.
+    fn csv(&self) -> (u64, Num, Num, Num) {
+        let p = self;
+        (
+            p.iteration,
+            Num(p.lr),
+            Num(p.train_loss),
+            Num(p.test_accuracy),
+        )
+    }
+
+    /// Reads a `range_test.csv`.
+    ///
+    /// # Errors
+    /// See [`csvfile::read`].
+    pub fn read_csv(path: &std::path::Path) -> Result<Vec<Self>, csvfile::CsvError> {
+        csvfile::read(path, &Self::CSV_FIELDS)
+    }
 }
 
 /// What a range test found.
@@ -197,14 +221,7 @@ pub fn range_test(
     let loss = clr_core::suggest_from_loss(&lrs, &losses).map_err(|e| e.to_string());
 
     let out = &run_opts.out_dir;
-    let mut csv = String::from("iteration,lr,train_loss,test_accuracy\n");
-    for p in &points {
-        let _ = writeln!(
-            csv,
-            "{},{},{},{}",
-            p.iteration, p.lr, p.train_loss, p.test_accuracy
-        );
-    }
+    let csv = csvfile::to_string(&RangePoint::CSV_FIELDS, points.iter().map(RangePoint::csv));
     let csv_path = out.join("range_test.csv");
     write_atomic(&csv_path, csv.as_bytes())
         .with_context(|| format!("writing {}", csv_path.display()))?;

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use clr_core::Schedule;
 
-use crate::metrics::{opt, Row};
+use crate::csvfile::{self, Fixed, Num};
+use crate::metrics::Row;
 
 /// One finished run as the comparison sees it.
 #[derive(Debug, Clone)]
@@ -189,29 +190,35 @@ pub fn markdown(lines: &[Line], target: Option<f64>) -> String {
 
 /// One CSV row per run.
 pub fn runs_csv(results: &[RunResult], target: Option<f64>) -> String {
-    let mut s = String::from(
-        "config,policy,lr_range,seed,iterations,final_test_accuracy,best_test_accuracy,iterations_to_target,wall_seconds,stop\n",
-    );
-    for r in results {
-        let _ = writeln!(
-            s,
-            "{},{},{},{},{},{},{},{},{:.1},\"{}\"",
-            r.config,
-            r.policy,
-            r.lr_range,
-            r.seed,
-            r.iterations,
-            opt(r.final_accuracy),
-            opt(r.best_accuracy),
-            target
-                .and_then(|t| iterations_to_target(&r.rows, t))
-                .map(|i| i.to_string())
-                .unwrap_or_default(),
-            r.wall_seconds,
-            r.stop.replace('"', "'")
-        );
-    }
-    s
+    let header = [
+        "config",
+        "policy",
+        "lr_range",
+        "seed",
+        "iterations",
+        "final_test_accuracy",
+        "best_test_accuracy",
+        "iterations_to_target",
+        "wall_seconds",
+        "stop",
+    ];
+    csvfile::to_string(
+        &header,
+        results.iter().map(|r| {
+            (
+                &r.config,
+                &r.policy,
+                &r.lr_range,
+                r.seed,
+                r.iterations,
+                r.final_accuracy.map(Num),
+                r.best_accuracy.map(Num),
+                target.and_then(|t| iterations_to_target(&r.rows, t)),
+                Fixed::<1>(r.wall_seconds),
+                &r.stop,
+            )
+        }),
+    )
 }
 
 /// A short label for the lowest and highest rate `schedule` gives over a run of `iterations`

@@ -1,12 +1,13 @@
 //! `clr schedule`: print a learning-rate schedule as CSV and optionally plot it.
 
 use std::fs;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use clr_core::{Policy, Schedule, ScheduleConfig};
 
+use crate::csvfile::{self, Num};
 use crate::plot::{write_figure, Figure, Panel, Series};
 
 /// Arguments of `clr schedule`.
@@ -72,15 +73,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 /// # Errors
 /// Any write error.
 pub fn write_csv(schedule: &Schedule, iterations: u64, out: impl Write) -> io::Result<()> {
-    let mut out = BufWriter::with_capacity(1 << 16, out);
-    out.write_all(b"iteration,lr,momentum\n")?;
-    for it in 0..iterations {
-        match schedule.momentum(it) {
-            Some(m) => writeln!(out, "{it},{},{m}", schedule.lr(it))?,
-            None => writeln!(out, "{it},{},", schedule.lr(it))?,
-        }
-    }
-    out.flush()
+    let rows = (0..iterations).map(|t| (t, Num(schedule.lr(t)), schedule.momentum(t).map(Num)));
+    csvfile::write(out, &["iteration", "lr", "momentum"], rows)
 }
 
 /// The schedule as a figure: the LR on top (on a log axis if `log_lr`), the momentum beneath
