@@ -42,7 +42,9 @@ pub use preprocess::Fitted;
 pub use progress::{Meter, Progress, Silent, Stderr, Unit};
 pub use raw::{RawDataset, RawSplit, Stored};
 pub use sampler::Sampler;
-pub use source::{Location, OpenError, Opened, Source, MIRROR_ENV, SYSTEM_FASHION_MNIST};
+pub use source::{
+    mirror_from_env_in, Location, OpenError, Opened, Source, MIRROR_ENV, SYSTEM_FASHION_MNIST,
+};
 
 /// File names and layout constants, for tools and tests that build or
 /// inspect dataset folders.

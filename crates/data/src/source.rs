@@ -12,6 +12,18 @@ use super::config::DatasetName;
 /// Environment variable naming a mirror folder or URL.
 pub const MIRROR_ENV: &str = "CLR_DATA_MIRROR";
 
+/// [`MIRROR_ENV`] with a relative folder taken from `base` instead of the current directory
+/// (where it exists there): what a program started in another folder than its user's, such as
+/// a test binary in its crate's folder, passes on. URLs and absolute paths stay as they are.
+pub fn mirror_from_env_in(base: &std::path::Path) -> Option<String> {
+    let m = std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty())?;
+    let p = std::path::Path::new(&m);
+    if m.contains("://") || p.is_absolute() || !base.join(p).is_dir() {
+        return Some(m);
+    }
+    Some(base.join(p).display().to_string())
+}
+
 /// Where the Debian package `dataset-fashion-mnist` installs its files.
 pub const SYSTEM_FASHION_MNIST: &str = "/usr/share/datasets/fashion-mnist";
 

@@ -815,6 +815,12 @@ fn workspace_data() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../data"))
 }
 
+/// CLR_DATA_MIRROR as given to `cargo test` in the workspace root (the tests run in this
+/// crate's folder).
+fn mirror() -> Option<String> {
+    data::mirror_from_env_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
 /// Makes `dataset` available in the workspace `data/` folder (mirror from
 /// CLR_DATA_MIRROR) and loads it; `None` (skip) when it cannot be had, unless
 /// CLR_REQUIRE_DATA=1.
@@ -822,7 +828,7 @@ fn full_data(dataset: DatasetName) -> Option<(DataConfig, data::Dataset)> {
     let mut c = DataConfig::new(dataset);
     c.dir = Some(workspace_data());
     c.preprocess = Some(Preprocess::None);
-    match data::ensure_available(&c, None) {
+    match data::ensure_available(&c, mirror().as_deref()) {
         Ok(()) => {
             let ds = data::load(&c).unwrap();
             Some((c, ds))
@@ -854,7 +860,7 @@ fn full_mnist() {
     let mean = mean_of(s.train.images());
     assert!((mean - 0.1307).abs() < 1e-4, "scaled mean {mean}");
     // The gzipped files, read without the mnist crate, give the same bytes.
-    if let Ok(mirror) = std::env::var(data::MIRROR_ENV) {
+    if let Some(mirror) = mirror() {
         let gz_dir = Path::new(&mirror).join("mnist");
         if gz_dir.is_dir() {
             let a = data::load_raw(DatasetName::Mnist, &gz_dir).unwrap();

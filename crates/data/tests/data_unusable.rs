@@ -32,6 +32,23 @@ fn idx_labels(labels: &[u8]) -> Vec<u8> {
 }
 
 /// Every class 0..9, `n` times over.
+/// The split, class, label and path of a [`DataError::ClassMissing`]; any other error fails
+/// the test.
+#[track_caller]
+fn class_missing(err: DataError) -> (&'static str, String, usize, PathBuf) {
+    eprintln!("printed: {err}");
+    match err {
+        DataError::ClassMissing {
+            split,
+            class,
+            label,
+            path,
+            ..
+        } => (split, class, label, path),
+        e => panic!("wrong error: {e}"),
+    }
+}
+
 fn every_class(n: usize) -> Vec<u8> {
     (0..10 * n).map(|i| (i % 10) as u8).collect()
 }
@@ -118,32 +135,45 @@ fn write_folder(dir: &Path, classes: &[&str]) {
 
 // ---------- empty splits ----------
 
-#[test]
-fn idx_header_of_zero_training_images_is_an_empty_split_not_a_validation_error() {
+/// `dataset` in `subdir` with `train` and `test` images must fail to load with
+/// [`DataError::NoImages`] naming `split` and its images file `file`.
+fn empty_split_is_named(
+    dataset: DatasetName,
+    subdir: &str,
+    (train, test): (&[u8], &[u8]),
+    (split, file): (&str, &str),
+) {
     let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("mnist");
-    write_files(&dir, &idx_files(&[], &every_class(1)));
-    match load_err(DatasetName::Mnist, root.path()) {
-        DataError::NoImages { split, path, .. } => {
-            assert_eq!((split, path), ("training", dir.join(layout::TRAIN_IMAGES)))
+    let dir = root.path().join(subdir);
+    write_files(&dir, &idx_files(train, test));
+    let err = load_err(dataset, root.path());
+    eprintln!("printed: {err}");
+    match err {
+        DataError::NoImages { split: s, path, .. } => {
+            assert_eq!((s, path), (split, dir.join(file)))
         }
         e => panic!("wrong error: {e}"),
     }
 }
 
 #[test]
+fn idx_header_of_zero_training_images_is_an_empty_split_not_a_validation_error() {
+    let one = every_class(1);
+    let images = (&[][..], &one[..]);
+    empty_split_is_named(
+        DatasetName::Mnist,
+        "mnist",
+        images,
+        ("training", layout::TRAIN_IMAGES),
+    );
+}
+
+#[test]
 fn idx_test_split_of_zero_images_is_an_error_not_a_zero_accuracy() {
-    let root = tempfile::tempdir().unwrap();
-    let dir = root.path().join("fashion-mnist");
-    write_files(&dir, &idx_files(&every_class(2), &[]));
-    let err = load_err(DatasetName::FashionMnist, root.path());
-    eprintln!("printed: {err}");
-    match err {
-        DataError::NoImages { split, path, .. } => {
-            assert_eq!((split, path), ("test", dir.join(layout::TEST_IMAGES)))
-        }
-        e => panic!("wrong error: {e}"),
-    }
+    let two = every_class(2);
+    let images = (&two[..], &[][..]);
+    let split = ("test", layout::TEST_IMAGES);
+    empty_split_is_named(DatasetName::FashionMnist, "fashion-mnist", images, split);
 }
 
 #[test]
@@ -228,20 +258,11 @@ fn idx_labels_that_never_contain_a_class_name_the_label_file() {
     let test: Vec<u8> = every_class(2).into_iter().filter(|&l| l != 7).collect();
     write_files(&dir, &idx_files(&every_class(3), &test));
     let err = load_err(DatasetName::FashionMnist, root.path());
-    eprintln!("printed: {err}");
-    match err {
-        DataError::ClassMissing {
-            split,
-            class,
-            label,
-            path,
-            ..
-        } => assert_eq!(
-            (split, class.as_str(), label, path),
-            ("test", "Sneaker", 7, dir.join(layout::TEST_LABELS))
-        ),
-        e => panic!("wrong error: {e}"),
-    }
+    let (split, class, label, path) = class_missing(err);
+    assert_eq!(
+        (split, class.as_str(), label, path),
+        ("test", "Sneaker", 7, dir.join(layout::TEST_LABELS))
+    );
     // No 3 in the training labels of MNIST.
     let root = tempfile::tempdir().unwrap();
     let dir = root.path().join("mnist");
@@ -250,15 +271,11 @@ fn idx_labels_that_never_contain_a_class_name_the_label_file() {
         .map(|l| if l == 3 { 4 } else { l })
         .collect();
     write_files(&dir, &idx_files(&train, &every_class(1)));
-    match load_err(DatasetName::Mnist, root.path()) {
-        DataError::ClassMissing {
-            split, label, path, ..
-        } => assert_eq!(
-            (split, label, path),
-            ("training", 3, dir.join(layout::TRAIN_LABELS))
-        ),
-        e => panic!("wrong error: {e}"),
-    }
+    let (split, _, label, path) = class_missing(load_err(DatasetName::Mnist, root.path()));
+    assert_eq!(
+        (split, label, path),
+        ("training", 3, dir.join(layout::TRAIN_LABELS))
+    );
 }
 
 #[test]
@@ -266,15 +283,11 @@ fn cifar_binary_test_batch_missing_a_class_is_named() {
     let root = tempfile::tempdir().unwrap();
     let test: Vec<u8> = every_class(1).into_iter().filter(|&l| l != 5).collect();
     let bin = write_cifar_binary(&root.path().join("cifar10"), &test);
-    match load_err(DatasetName::Cifar10, root.path()) {
-        DataError::ClassMissing {
-            split, class, path, ..
-        } => assert_eq!(
-            (split, class.as_str(), path),
-            ("test", "dog", bin.join(layout::TEST_BATCH))
-        ),
-        e => panic!("wrong error: {e}"),
-    }
+    let (split, class, _, path) = class_missing(load_err(DatasetName::Cifar10, root.path()));
+    assert_eq!(
+        (split, class.as_str(), path),
+        ("test", "dog", bin.join(layout::TEST_BATCH))
+    );
 }
 
 #[test]
@@ -286,41 +299,24 @@ fn cifar_folder_copy_missing_a_class_folder_is_named() {
     // test/cat/ gone.
     fs::remove_dir_all(dir.join("test").join("cat")).unwrap();
     let err = load_err(DatasetName::Cifar10, root.path());
-    eprintln!("printed: {err}");
-    match err {
-        DataError::ClassMissing {
-            split,
-            class,
-            label,
-            path,
-            ..
-        } => assert_eq!(
-            (split, class.as_str(), label, path),
-            ("test", "cat", 3, dir.join("test"))
-        ),
-        e => panic!("wrong error: {e}"),
-    }
+    let (split, class, label, path) = class_missing(err);
+    assert_eq!(
+        (split, class.as_str(), label, path),
+        ("test", "cat", 3, dir.join("test"))
+    );
     // train/cat/ gone too: still a CIFAR-10 copy missing a class, not a
     // nine-class dataset.
     fs::remove_dir_all(dir.join("train").join("cat")).unwrap();
-    match load_err(DatasetName::Cifar10, root.path()) {
-        DataError::ClassMissing {
-            split, class, path, ..
-        } => assert_eq!(
-            (split, class.as_str(), path),
-            ("training", "cat", dir.join("train"))
-        ),
-        e => panic!("wrong error: {e}"),
-    }
+    let (split, class, _, path) = class_missing(load_err(DatasetName::Cifar10, root.path()));
+    assert_eq!(
+        (split, class.as_str(), path),
+        ("training", "cat", dir.join("train"))
+    );
     // An empty class folder is the same as a missing one.
     write_folder(&dir, &CIFAR10_CLASSES);
     fs::remove_file(dir.join("train").join("frog").join("0000.png")).unwrap();
-    match load_err(DatasetName::Cifar10, root.path()) {
-        DataError::ClassMissing { split, class, .. } => {
-            assert_eq!((split, class.as_str()), ("training", "frog"))
-        }
-        e => panic!("wrong error: {e}"),
-    }
+    let (split, class, _, _) = class_missing(load_err(DatasetName::Cifar10, root.path()));
+    assert_eq!((split, class.as_str()), ("training", "frog"));
 }
 
 #[test]
@@ -331,15 +327,8 @@ fn custom_class_folders_must_match_between_train_and_test() {
     let ds = data::load(&cfg(DatasetName::Cifar10, root.path())).unwrap();
     assert_eq!(ds.classes, vec!["ant", "mole", "zebra"]);
     fs::remove_dir_all(dir.join("train").join("mole")).unwrap();
-    match load_err(DatasetName::Cifar10, root.path()) {
-        DataError::ClassMissing {
-            split,
-            class,
-            label,
-            ..
-        } => assert_eq!((split, class.as_str(), label), ("training", "mole", 1)),
-        e => panic!("wrong error: {e}"),
-    }
+    let (split, class, label, _) = class_missing(load_err(DatasetName::Cifar10, root.path()));
+    assert_eq!((split, class.as_str(), label), ("training", "mole", 1));
 }
 
 // ---------- limits: the user's choice ----------

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{clr, mnist_case, text, train, write, MNIST_MLP};
+use common::{clr, mnist_case, resume, summary, text, train, write, MNIST_MLP};
 
 /// A run of a few seconds: 1,000 images, a 32-unit MLP, 1 cycle of 2 x 10 iterations.
 const TINY: [&str; 12] = [
@@ -45,10 +45,6 @@ const LONG: [&str; 16] = [
     "--set",
     "eval.every=100",
 ];
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
-}
 
 fn wait_for(path: &Path) {
     let start = Instant::now();
@@ -88,14 +84,6 @@ fn fails_with(o: &Output, needles: &[&str]) -> String {
         assert!(err.contains(n), "missing {n:?} in:\n{err}");
     }
     err
-}
-
-/// `clr train --resume OUT -q`.
-fn resume(out: &Path) -> Output {
-    clr()
-        .args(["train", "--resume", out.to_str().unwrap(), "-q"])
-        .output()
-        .unwrap()
 }
 
 /// Starts a LONG run, waits for its first checkpoint, stops it with `sig`.
@@ -175,7 +163,7 @@ fn a_second_process_cannot_write_a_run_in_use() {
         .unwrap();
     wait_for(&out.join("metrics.csv"));
     let second = train(&cfg, &out, &["--force"]).args(TINY).output().unwrap();
-    let resumed = resume(&out);
+    let resumed = resume(&out, &[]);
     signal(child.id(), "TERM");
     let first = child.wait_with_output().unwrap();
     fails_with(&second, &["in use by another clr process", "clr.lock"]);
@@ -208,7 +196,7 @@ fn sigterm_and_sighup_checkpoint_and_the_run_resumes() {
         assert_eq!(latest.trim(), format!("ckpt-{stopped_at:010}"));
         // Resuming continues from there (the length shortened so that the test ends).
         shorten(&out, 100);
-        let o = resume(&out);
+        let o = resume(&out, &[]);
         ok(&o);
         assert!(
             text(&o.stderr).contains(&format!("(iteration {stopped_at})")),
@@ -244,20 +232,20 @@ fn resume_keeps_the_run_name_and_refuses_a_changed_config() {
 
     // A changed schedule: the checkpoint belongs to another run.
     std::fs::write(&config, original.replace("max_lr = 0.1", "max_lr = 0.2")).unwrap();
-    let o = resume(&out);
+    let o = resume(&out, &[]);
     fails_with(&o, &["cannot resume", "schedule", "config.toml"]);
 
     // A length shorter than the checkpoint's iteration (1 cycle: 10; checkpointed at >= 20).
     let short = original.replace("cycles = 10000", "cycles = 1");
     assert_ne!(short, original);
     std::fs::write(&config, short).unwrap();
-    let o = resume(&out);
+    let o = resume(&out, &[]);
     fails_with(&o, &["cannot resume", "past the run's planned end"]);
 
     // Restored, it resumes, and the summary keeps the run's name and config file.
     let finishing = original.replace("cycles = 10000", "cycles = 100");
     std::fs::write(&config, finishing).unwrap();
-    let o = resume(&out);
+    let o = resume(&out, &[]);
     ok(&o);
     let s = summary(&out);
     assert_eq!(s["name"], "mlp");
@@ -402,7 +390,7 @@ fn a_file_size_limit_or_full_disk_names_the_file_and_keeps_the_checkpoint() {
         latest
     );
     shorten(&out, 100);
-    let o = resume(&out);
+    let o = resume(&out, &[]);
     ok(&o);
     assert!(text(&o.stderr).contains("resuming"), "{}", text(&o.stderr));
 }

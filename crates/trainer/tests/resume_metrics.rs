@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{clr, mnist_case, text, train};
+use common::{kill_unfinished, mnist_case, resume, text, train};
 
 /// Many rows (one every 5 iterations) before the first checkpoints; metrics are written at
 /// every evaluation, and evaluations fall on the checkpoints.
@@ -79,7 +79,7 @@ fn rows_before_the_checkpoint_print_identically_after_kill_9_and_resume() {
     assert!(o.status.success(), "{}", text(&o.stderr));
 
     let part = tmp.path().join("part");
-    let mut child = train(&cfg, &part, &["--threads", "2"])
+    let child = train(&cfg, &part, &["--threads", "2"])
         .args(SETS)
         .spawn()
         .unwrap();
@@ -95,29 +95,14 @@ fn rows_before_the_checkpoint_print_identically_after_kill_9_and_resume() {
     signal(child.id(), "-STOP");
     let ckpt = latest_checkpoint(&part).unwrap();
     let before = lines(&part);
-    child.kill().unwrap();
-    let _ = child.wait();
-    assert!(
-        !part.join("summary.json").exists(),
-        "the run finished before it could be killed"
-    );
+    kill_unfinished(child, &part);
     let before = rows_through(&before, ckpt);
     assert!(
         before.len() >= 20 && before.last().unwrap().starts_with(&format!("{ckpt},")),
         "expected the rows through iteration {ckpt} on disk, found {before:?}"
     );
 
-    let o = clr()
-        .args([
-            "train",
-            "--resume",
-            part.to_str().unwrap(),
-            "-q",
-            "--threads",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let o = resume(&part, &["--threads", "2"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     let after = lines(&part);
     for (i, (b, a)) in before.iter().zip(rows_through(&after, ckpt)).enumerate() {

@@ -6,7 +6,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{clr, data_dir, have_mnist, text, write, MNIST_MLP, SMALL};
+use common::{clr, data_dir, have_mnist, summary, text, write, MNIST_MLP, SMALL};
 
 /// [`SMALL`] and an evaluation every 40 iterations.
 fn small() -> Vec<&'static str> {
@@ -60,10 +60,6 @@ fn table(stdout: &str) -> Vec<String> {
             cells[..cells.len() - 2].join("|")
         })
         .collect()
-}
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
 }
 
 const RUNS: [&str; 4] = ["fixed/seed-7", "fixed/seed-8", "clr/seed-7", "clr/seed-8"];

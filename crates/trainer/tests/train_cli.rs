@@ -5,11 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{clr, mnist_case, run, text, train, write, MNIST_MLP};
-
-fn summary(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
-}
+use common::{
+    clr, kill_unfinished, mnist_case, resume, run, sets, summary, text, train, write, MNIST_MLP,
+};
 
 #[test]
 fn mnist_mlp_reaches_97_percent_within_4_triangular_cycles() {
@@ -151,26 +149,16 @@ fn early_stop_and_target_are_reported() {
     };
     let out = tmp.path().join("run");
     let o = train(&cfg, &out, &[])
-        .args([
-            "--set",
-            "data.train_limit=6000",
-            "--set",
-            "model.hidden=[64]",
-        ])
-        .args([
-            "--set",
+        .args(sets(&["data.train_limit=6000", "model.hidden=[64]"]))
+        .args(sets(&[
             "schedule.step_size=30",
-            "--set",
             "stop.cycles=40",
-            "--set",
             "eval.every=1000",
-        ])
-        .args([
-            "--set",
+        ]))
+        .args(sets(&[
             "stop.target_accuracy=0.85",
-            "--set",
             "stop.min_improvement=0.5",
-        ])
+        ]))
         .output()
         .unwrap();
     assert!(o.status.success(), "stderr:\n{}", text(&o.stderr));
@@ -207,7 +195,7 @@ fn killed_and_resumed_run_ends_with_identical_weights() {
     let Some((tmp, cfg)) = mnist_case() else {
         return;
     };
-    let sets = [
+    let args = [
         "--set",
         "data.train_limit=5000",
         "--set",
@@ -223,14 +211,14 @@ fn killed_and_resumed_run_ends_with_identical_weights() {
     ];
     let full = tmp.path().join("full");
     let o = train(&cfg, &full, &["--threads", "2"])
-        .args(sets)
+        .args(args)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", text(&o.stderr));
 
     let part = tmp.path().join("part");
-    let mut child = train(&cfg, &part, &["--threads", "2"])
-        .args(sets)
+    let child = train(&cfg, &part, &["--threads", "2"])
+        .args(args)
         .spawn()
         .unwrap();
     let start = Instant::now();
@@ -241,24 +229,9 @@ fn killed_and_resumed_run_ends_with_identical_weights() {
         );
         std::thread::sleep(Duration::from_millis(5));
     }
-    child.kill().unwrap();
-    let _ = child.wait();
-    assert!(
-        !part.join("summary.json").exists(),
-        "the run finished before it could be killed"
-    );
+    kill_unfinished(child, &part);
 
-    let o = clr()
-        .args([
-            "train",
-            "--resume",
-            part.to_str().unwrap(),
-            "-q",
-            "--threads",
-            "2",
-        ])
-        .output()
-        .unwrap();
+    let o = resume(&part, &["--threads", "2"]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("resuming"), "{}", text(&o.stderr));
     assert_eq!(summary(&part)["iterations"], 1000);
@@ -290,14 +263,11 @@ fn a_diverging_run_stops_cleanly_with_a_hint() {
     };
     let out = tmp.path().join("run");
     let o = train(&cfg, &out, &[])
-        .args([
-            "--set",
+        .args(sets(&[
             "schedule.max_lr=1e6",
-            "--set",
             "schedule.base_lr=1e5",
-            "--set",
             "data.train_limit=2000",
-        ])
+        ]))
         .output()
         .unwrap();
     let err = text(&o.stderr);
@@ -387,20 +357,12 @@ fn ctrl_c_checkpoints_and_the_run_resumes() {
     };
     let out = tmp.path().join("run");
     let child = train(&cfg, &out, &[])
-        .args([
-            "--set",
+        .args(sets(&[
             "data.train_limit=5000",
-            "--set",
             "model.hidden=[64]",
-            "--set",
             "checkpoint.every=0",
-        ])
-        .args([
-            "--set",
-            "checkpoint.at_cycle_end=false",
-            "--set",
-            "stop.cycles=10",
-        ])
+        ]))
+        .args(sets(&["checkpoint.at_cycle_end=false", "stop.cycles=10"]))
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -431,10 +393,7 @@ fn ctrl_c_checkpoints_and_the_run_resumes() {
     );
     let s = summary(&out);
     assert_eq!(s["stop_reason"]["kind"], "interrupted");
-    let o = clr()
-        .args(["train", "--resume", out.to_str().unwrap(), "-q"])
-        .output()
-        .unwrap();
+    let o = resume(&out, &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(summary(&out)["iterations"], 6000);
 }

@@ -2,17 +2,26 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 /// The workspace's data directory.
 pub fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data")
 }
 
-/// The `clr` binary with the workspace data directory.
+/// CLR_DATA_MIRROR as given to `cargo test` in the workspace root (the README's
+/// `../shared/data`; the tests run in their crate's folder).
+pub fn mirror() -> Option<String> {
+    trainer::data::mirror_from_env_in(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."))
+}
+
+/// The `clr` binary with the workspace data directory (and [`mirror`]).
 pub fn clr() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_clr"));
     c.env("CLR_DATA_DIR", data_dir());
+    if let Some(m) = mirror() {
+        c.env("CLR_DATA_MIRROR", m);
+    }
     c
 }
 
@@ -25,6 +34,37 @@ pub fn train(config: &Path, out: &Path, extra: &[&str]) -> Command {
         .arg(out)
         .args(extra);
     c
+}
+
+/// `clr train --resume OUT -q` plus `extra`, run to its end.
+pub fn resume(out: &Path, extra: &[&str]) -> Output {
+    clr()
+        .args(["train", "--resume"])
+        .arg(out)
+        .arg("-q")
+        .args(extra)
+        .output()
+        .expect("running clr")
+}
+
+/// Kills the training `child` writing to `out` and checks that its run had not finished.
+pub fn kill_unfinished(mut child: Child, out: &Path) {
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert!(
+        !out.join("summary.json").exists(),
+        "the run finished before it could be killed"
+    );
+}
+
+/// A run directory's `summary.json`.
+pub fn summary(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// `--set KEY=VALUE` for each of `pairs`.
+pub fn sets<'a>(pairs: &[&'a str]) -> Vec<&'a str> {
+    pairs.iter().flat_map(|kv| ["--set", kv]).collect()
 }
 
 pub fn run(args: &[&str]) -> Output {
