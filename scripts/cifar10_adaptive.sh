@@ -6,9 +6,7 @@
 # again after an interruption and finished runs are reused, checkpointed ones
 # continued.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-clr=target/release/clr
+source "$(dirname "$0")/env.sh"
 out=${OUT:-runs/cifar10_adaptive}
 methods=(nesterov adam rmsprop adagrad adadelta)
 "$clr" data fetch cifar10

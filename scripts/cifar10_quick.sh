@@ -3,9 +3,7 @@
 # triangular2 CLR for 20k, and the range test's suggested CLR (with and without
 # a final annealing stage): the cheaper CIFAR-10 comparison. Resumable.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-clr=target/release/clr
+source "$(dirname "$0")/env.sh"
 out=${OUT:-runs/cifar10_quick}
 "$clr" data fetch cifar10
 "$clr" compare configs/cifar10_quick_fixed.toml configs/cifar10_quick_fixed_70k.toml configs/cifar10_quick_clr.toml \

@@ -8,9 +8,7 @@
 # Resumable: run it again after an interruption; finished runs are reused and
 # checkpointed ones continued. About 2 hours per 30-epoch run on 2 cores.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-clr=target/release/clr
+source "$(dirname "$0")/env.sh"
 out=${OUT:-runs/cifar10_resnet20}
 seeds=${SEEDS:-2}
 rows=("$@")

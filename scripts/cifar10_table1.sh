@@ -15,9 +15,7 @@
 # Resumable: run it again after an interruption and finished runs are reused,
 # checkpointed ones continued. About 17 minutes per 25k iterations on 2 cores.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-clr=target/release/clr
+source "$(dirname "$0")/env.sh"
 out=${OUT:-runs/cifar10_table1}
 seeds=${SEEDS:-3}
 rows=("$@")

@@ -5,9 +5,7 @@
 #
 # Offline: set CLR_DATA_MIRROR to a local mirror of the datasets (see data/README.md).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-cargo build --release --quiet
-clr=target/release/clr
+source "$(dirname "$0")/env.sh"
 out=${OUT:-runs/quickstart}
 
 "$clr" data fetch mnist

@@ -113,48 +113,32 @@ mod tests {
 
     #[test]
     fn shifts_and_flips_move_pixels_where_they_should() {
-        let none = Draw {
-            dy: 0,
-            dx: 0,
-            flip: false,
-        };
-        assert_eq!(apply(none), image());
+        let draw = |dy, dx, flip| Draw { dy, dx, flip };
+        assert_eq!(apply(draw(0, 0, false)), image());
+        // Each case: the draw, then the image it gives.
         #[rustfmt::skip]
-        let down_right = [
-            0., 0., 0., 0.,
-            0., 1., 2., 3.,
-            0., 11., 12., 13.,
+        let cases = [
+            // Shifted down and right.
+            (draw(-1, -1, false), [
+                0., 0., 0., 0.,
+                0., 1., 2., 3.,
+                0., 11., 12., 13.,
+            ]),
+            (draw(0, 0, true), [
+                4., 3., 2., 1.,
+                14., 13., 12., 11.,
+                24., 23., 22., 21.,
+            ]),
+            // Flip, then read two columns to the right of the mirrored position.
+            (draw(0, 2, true), [
+                0., 0., 4., 3.,
+                0., 0., 14., 13.,
+                0., 0., 24., 23.,
+            ]),
         ];
-        assert_eq!(
-            apply(Draw {
-                dy: -1,
-                dx: -1,
-                ..none
-            }),
-            down_right
-        );
-        #[rustfmt::skip]
-        let flipped = [
-            4., 3., 2., 1.,
-            14., 13., 12., 11.,
-            24., 23., 22., 21.,
-        ];
-        assert_eq!(apply(Draw { flip: true, ..none }), flipped);
-        // Flip, then read two columns to the right of the mirrored position.
-        #[rustfmt::skip]
-        let flipped_shifted = [
-            0., 0., 4., 3.,
-            0., 0., 14., 13.,
-            0., 0., 24., 23.,
-        ];
-        assert_eq!(
-            apply(Draw {
-                dy: 0,
-                dx: 2,
-                flip: true
-            }),
-            flipped_shifted
-        );
+        for (d, expected) in cases {
+            assert_eq!(apply(d), expected, "{d:?}");
+        }
     }
 
     #[test]

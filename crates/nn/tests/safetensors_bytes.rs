@@ -8,23 +8,30 @@ use safetensors::SafeTensors;
 
 const SAVES: usize = 24;
 
-fn trained() -> (Network, Optimizer) {
+/// A small MLP with batch norm, its weights drawn from `seed`.
+fn mlp(seed: u64) -> Network {
     let spec = ModelSpec {
         batch_norm: Some(true),
         hidden: Some(vec![5, 4]),
         ..ModelSpec::preset(Preset::Mlp)
     };
-    let mut net = Network::new(&spec, [1, 3, 3], 3, 11).unwrap();
-    let mut opt = Optimizer::new(
-        &OptimizerSpec::Sgd {
-            momentum: 0.9,
-            weight_decay: 0.01,
-            nesterov: false,
-            convention: SgdConvention::Pytorch,
-        },
-        &net,
-    )
-    .unwrap();
+    Network::new(&spec, [1, 3, 3], 3, seed).unwrap()
+}
+
+/// SGD with momentum for `net`.
+fn sgd(net: &Network) -> Optimizer {
+    let spec = OptimizerSpec::Sgd {
+        momentum: 0.9,
+        weight_decay: 0.01,
+        nesterov: false,
+        convention: SgdConvention::Pytorch,
+    };
+    Optimizer::new(&spec, net).unwrap()
+}
+
+fn trained() -> (Network, Optimizer) {
+    let mut net = mlp(11);
+    let mut opt = sgd(&net);
     let x = Array4::from_shape_fn((4, 1, 3, 3), |(n, _, h, w)| {
         (n * 9 + h * 3 + w) as f32 * 0.05 - 0.9
     });
@@ -35,15 +42,25 @@ fn trained() -> (Network, Optimizer) {
     (net, opt)
 }
 
-/// The bytes of `SAVES` saves, each to its own file.
-fn saves(save: impl Fn(&std::path::Path)) -> Vec<Vec<u8>> {
+/// The bytes of `SAVES` saves, each to its own file, checked to be identical: one of them.
+fn identical_saves(save: impl Fn(&std::path::Path)) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    (0..SAVES)
+    let files: Vec<Vec<u8>> = (0..SAVES)
         .map(|i| {
             let p = dir.path().join(format!("{i}.safetensors"));
             save(&p);
             std::fs::read(&p).unwrap()
         })
+        .collect();
+    for (i, f) in files.iter().enumerate() {
+        assert!(f == &files[0], "save {i} differs from save 0");
+    }
+    files[0].clone()
+}
+
+fn pairs(kv: &[(&str, &str)]) -> Vec<(String, String)> {
+    kv.iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
 
@@ -66,29 +83,19 @@ fn read_back(bytes: &[u8]) -> (Vec<(String, String)>, Vec<String>) {
 #[test]
 fn network_saves_are_byte_identical_and_load_back() {
     let (net, _) = trained();
-    let files = saves(|p| net.save(p).unwrap());
-    for (i, f) in files.iter().enumerate() {
-        assert!(f == &files[0], "save {i} differs from save 0");
-    }
-    let (metadata, names) = read_back(&files[0]);
-    assert_eq!(
-        metadata,
-        [
-            ("conv_weight_layout".to_string(), "out,kh,kw,in".to_string()),
-            ("format".to_string(), "clr-nn weights".to_string()),
-        ]
-    );
+    let file = identical_saves(|p| net.save(p).unwrap());
+    let (metadata, names) = read_back(&file);
+    let expected = [
+        ("conv_weight_layout", "out,kh,kw,in"),
+        ("format", "clr-nn weights"),
+    ];
+    assert_eq!(metadata, pairs(&expected));
     assert_eq!(names.len(), net.parameters().len());
 
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("w.safetensors");
-    std::fs::write(&p, &files[0]).unwrap();
-    let spec = ModelSpec {
-        batch_norm: Some(true),
-        hidden: Some(vec![5, 4]),
-        ..ModelSpec::preset(Preset::Mlp)
-    };
-    let mut other = Network::new(&spec, [1, 3, 3], 3, 99).unwrap();
+    std::fs::write(&p, &file).unwrap();
+    let mut other = mlp(99);
     other.load(&p).unwrap();
     for ((na, va), (nb, vb)) in net.parameters().iter().zip(other.parameters().iter()) {
         assert_eq!(na, nb);
@@ -99,37 +106,19 @@ fn network_saves_are_byte_identical_and_load_back() {
 #[test]
 fn optimizer_saves_are_byte_identical_and_load_back() {
     let (net, opt) = trained();
-    let files = saves(|p| opt.save(p).unwrap());
-    for (i, f) in files.iter().enumerate() {
-        assert!(f == &files[0], "save {i} differs from save 0");
-    }
-    let (metadata, _) = read_back(&files[0]);
-    assert_eq!(
-        metadata,
-        [
-            ("kind".to_string(), "sgd".to_string()),
-            ("step".to_string(), "2".to_string()),
-        ]
-    );
+    let file = identical_saves(|p| opt.save(p).unwrap());
+    let (metadata, _) = read_back(&file);
+    assert_eq!(metadata, pairs(&[("kind", "sgd"), ("step", "2")]));
 
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("opt.safetensors");
-    std::fs::write(&p, &files[0]).unwrap();
-    let mut other = Optimizer::new(
-        &OptimizerSpec::Sgd {
-            momentum: 0.9,
-            weight_decay: 0.01,
-            nesterov: false,
-            convention: SgdConvention::Pytorch,
-        },
-        &net,
-    )
-    .unwrap();
+    std::fs::write(&p, &file).unwrap();
+    let mut other = sgd(&net);
     other.load(&p).unwrap();
     let again = dir.path().join("again.safetensors");
     other.save(&again).unwrap();
     assert!(
-        std::fs::read(&again).unwrap() == files[0],
+        std::fs::read(&again).unwrap() == file,
         "a loaded optimizer saves the bytes it was loaded from"
     );
 }

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{clr, text, write};
+use common::{clr, text, train, write};
 use trainer::config::{self, ConfigError};
 
 const FIXED: &str = include_str!("../../../configs/mnist_mlp_fixed.toml");
@@ -142,14 +142,13 @@ fn clr_train_reports_out_of_range_numbers() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = write(tmp.path(), "fixed.toml", FIXED);
     let out = tmp.path().join("run");
-    let o = clr()
-        .arg("train")
-        .arg(&cfg)
-        .args(["-q", "--out"])
-        .arg(&out)
-        .args(["--set", "train.max_iterations=99999999999999999999"])
-        .output()
-        .unwrap();
+    let o = train(
+        &cfg,
+        &out,
+        &["--set", "train.max_iterations=99999999999999999999"],
+    )
+    .output()
+    .unwrap();
     assert!(!o.status.success());
     let err = text(&o.stderr);
     assert!(
@@ -165,13 +164,7 @@ fn clr_train_reports_out_of_range_numbers() {
         "bad.toml",
         &FIXED.replace("max_epochs = 16", "max_iterations = 99999999999999999999"),
     );
-    let o = clr()
-        .arg("train")
-        .arg(&bad)
-        .args(["-q", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
+    let o = train(&bad, &out, &[]).output().unwrap();
     assert!(!o.status.success());
     let err = text(&o.stderr);
     assert!(

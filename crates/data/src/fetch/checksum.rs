@@ -18,64 +18,56 @@ pub struct Expect {
     pub counts: (usize, usize),
 }
 
+/// The four IDX files of MNIST and Fashion-MNIST, in the order of the sums below.
+const IDX_FILES: [&str; 4] = [
+    crate::idx::TRAIN_IMAGES,
+    crate::idx::TRAIN_LABELS,
+    crate::idx::TEST_IMAGES,
+    crate::idx::TEST_LABELS,
+];
+
+/// SHA-256 of MNIST's uncompressed [`IDX_FILES`].
+const MNIST_SHA256: [&str; 4] = [
+    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
+    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
+    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+];
+
+/// SHA-256 of Fashion-MNIST's uncompressed [`IDX_FILES`].
+const FASHION_MNIST_SHA256: [&str; 4] = [
+    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
+    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
+    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
+    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
+];
+
 impl Expect {
     /// The published files of `dataset`.
     pub fn standard(dataset: DatasetName) -> Expect {
-        let table: &[(&str, &str)] = match dataset {
-            DatasetName::Mnist => &[
-                (
-                    crate::idx::TRAIN_IMAGES,
-                    "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-                ),
-                (
-                    crate::idx::TRAIN_LABELS,
-                    "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-                ),
-                (
-                    crate::idx::TEST_IMAGES,
-                    "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-                ),
-                (
-                    crate::idx::TEST_LABELS,
-                    "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-                ),
-            ],
-            DatasetName::FashionMnist => &[
-                (
-                    crate::idx::TRAIN_IMAGES,
-                    "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-                ),
-                (
-                    crate::idx::TRAIN_LABELS,
-                    "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-                ),
-                (
-                    crate::idx::TEST_IMAGES,
-                    "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-                ),
-                (
-                    crate::idx::TEST_LABELS,
-                    "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-                ),
-            ],
-            // The JPEG re-encoding of the offline mirror; the binary
-            // archive is checked by its record counts.
-            DatasetName::Cifar10 => &[(
-                "cifar10-jpg.tar.gz",
-                "d34c68f61cca57aa9144c8f25bda427abb9921bd642d5857a2fc1a6b4416f965",
-            )],
-        };
-        let counts = match dataset {
-            DatasetName::Cifar10 => (50_000, 10_000),
-            _ => (60_000, 10_000),
-        };
-        Expect {
-            sha256: table
+        let pairs = |names: &[&str], sums: &[&str]| -> Vec<(String, String)> {
+            names
                 .iter()
+                .zip(sums)
                 .map(|(n, h)| (n.to_string(), h.to_string()))
-                .collect(),
-            counts,
-        }
+                .collect()
+        };
+        let (sha256, counts) = match dataset {
+            DatasetName::Mnist => (pairs(&IDX_FILES, &MNIST_SHA256), (60_000, 10_000)),
+            DatasetName::FashionMnist => {
+                (pairs(&IDX_FILES, &FASHION_MNIST_SHA256), (60_000, 10_000))
+            }
+            // The JPEG re-encoding of the offline mirror; the binary archive is checked by
+            // its record counts.
+            DatasetName::Cifar10 => (
+                pairs(
+                    &["cifar10-jpg.tar.gz"],
+                    &["d34c68f61cca57aa9144c8f25bda427abb9921bd642d5857a2fc1a6b4416f965"],
+                ),
+                (50_000, 10_000),
+            ),
+        };
+        Expect { sha256, counts }
     }
 
     /// The published SHA-256 of `name`, if any.
