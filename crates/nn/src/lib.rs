@@ -39,6 +39,7 @@ mod linalg;
 mod loss;
 mod model;
 pub mod optim;
+mod presets;
 mod scalar;
 pub mod seed;
 mod simd;

@@ -6,7 +6,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{clr, text, train, write};
+use common::{text, train, write};
 use trainer::config::{self, ConfigError};
 
 const FIXED: &str = include_str!("../../../configs/mnist_mlp_fixed.toml");
