@@ -24,6 +24,8 @@ pub struct Net<T: Real> {
     grads: Vec<Vec<T>>,
     /// Batch size the buffers hold.
     capacity: usize,
+    /// Label smoothing of the training loss (0: plain one-hot targets).
+    label_smoothing: f64,
 }
 
 /// The `f32` network the trainer uses.
@@ -175,6 +177,7 @@ impl<T: Real> Net<T> {
             acts: vec![Vec::new(); n_bufs],
             grads: vec![Vec::new(); n_bufs],
             capacity: 0,
+            label_smoothing: 0.0,
         })
     }
 
@@ -275,7 +278,24 @@ impl<T: Real> Net<T> {
         n
     }
 
-    /// Train-mode forward, softmax cross-entropy and backward. Parameter gradients (of the
+    /// Trains against labels smoothed by `e` (see the loss formula in the crate docs: target
+    /// `(1 - e) onehot + e / num_classes`, as PyTorch's `CrossEntropyLoss(label_smoothing=e)`);
+    /// [`Net::evaluate`] keeps reporting the plain cross-entropy. 0 (the default) turns it off.
+    ///
+    /// # Errors
+    /// [`NnError::InvalidModel`] unless `0 <= e < 1`.
+    pub fn set_label_smoothing(&mut self, e: f64) -> Result<(), NnError> {
+        if !(0.0..1.0).contains(&e) {
+            return Err(NnError::InvalidModel(format!(
+                "label smoothing {e}: allowed 0 <= e < 1"
+            )));
+        }
+        self.label_smoothing = e;
+        Ok(())
+    }
+
+    /// Train-mode forward, softmax cross-entropy (with the labels smoothed by
+    /// [`Net::set_label_smoothing`]) and backward. Parameter gradients (of the
     /// mean loss over the batch) land in the layers' gradient buffers. An empty batch does
     /// nothing (gradients keep their previous values). No allocation once a
     /// batch at least this large has been seen.
@@ -298,6 +318,7 @@ impl<T: Real> Net<T> {
             &self.acts[last][..n * self.classes],
             labels,
             self.classes,
+            self.label_smoothing,
             Some(&mut self.grads[last][..n * self.classes]),
         );
         for i in (0..last).rev() {
@@ -320,6 +341,7 @@ impl<T: Real> Net<T> {
             &self.acts[last][..n * self.classes],
             labels,
             self.classes,
+            0.0,
             None,
         )
     }

@@ -214,6 +214,8 @@ impl<'a> Trainer<'a> {
         crate::memory::check(&loaded.path, cfg, data)?;
         let mut net = Network::new(&cfg.model, data.shape, data.classes.len(), cfg.seed)
             .with_context(|| format!("config {}: [model]", loaded.path.display()))?;
+        net.set_label_smoothing(cfg.train.label_smoothing.unwrap_or(0.0))
+            .with_context(|| format!("config {}: train.label_smoothing", loaded.path.display()))?;
         let mut opt = Optimizer::new(&cfg.optimizer, &net)
             .with_context(|| format!("config {}: [optimizer]", loaded.path.display()))?;
         let threads = rayon::current_num_threads();

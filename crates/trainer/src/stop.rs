@@ -444,6 +444,7 @@ mod tests {
             batch_size: 100,
             max_iterations: n,
             max_epochs: e,
+            ..TrainConfig::default()
         }
     }
 

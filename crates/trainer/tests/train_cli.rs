@@ -284,7 +284,7 @@ fn a_diverging_run_stops_cleanly_with_a_hint() {
 #[test]
 fn bad_configs_name_the_file_key_and_value() {
     let tmp = tempfile::tempdir().unwrap();
-    let cases: [(&str, &str, &[&str]); 7] = [
+    let cases: [(&str, &str, &[&str]); 8] = [
         (
             "unknown key",
             "[schedule]\npolicy = \"triangular\"\n",
@@ -299,6 +299,11 @@ fn bad_configs_name_the_file_key_and_value() {
             "crop too large",
             "",
             &["--set", "data.augment.crop_padding=20"],
+        ),
+        (
+            "smoothing of 1",
+            "",
+            &["--set", "train.label_smoothing=1.0"],
         ),
     ];
     for (what, _, extra) in cases {
@@ -340,6 +345,12 @@ fn bad_configs_name_the_file_key_and_value() {
             ),
             "bad override" => assert!(
                 err.contains("nonsense") && err.contains("section.key=value"),
+                "{what}: {err}"
+            ),
+            "smoothing of 1" => assert!(
+                err.contains("bad.toml")
+                    && err.contains("train.label_smoothing")
+                    && err.contains("up to, not including, 1"),
                 "{what}: {err}"
             ),
             _ => assert!(err.contains("zigzag"), "{what}: {err}"),
@@ -396,4 +407,45 @@ fn ctrl_c_checkpoints_and_the_run_resumes() {
     let o = resume(&out, &[]);
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(summary(&out)["iterations"], 6000);
+}
+
+/// `train.label_smoothing` reaches the loss: with e = 0.1 over 10 classes the training loss
+/// cannot fall below the entropy of the smoothed target, -(0.91 ln 0.91 + 9 * 0.01 ln 0.01)
+/// = 0.50, while the same run without smoothing goes well below it; both learn.
+#[test]
+fn label_smoothing_bounds_the_training_loss_from_below() {
+    let Some((tmp, cfg)) = mnist_case() else {
+        return;
+    };
+    let small = sets(&[
+        "data.train_limit=5000",
+        "data.test_limit=2000",
+        "model.hidden=[64]",
+        "stop.cycles=2",
+    ]);
+    let mut loss_and_accuracy = Vec::new();
+    for e in ["0", "0.1"] {
+        let out = tmp.path().join(format!("run-{e}"));
+        let set = format!("train.label_smoothing={e}");
+        let o = train(&cfg, &out, &small)
+            .args(["--set", &set])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let rows = trainer::metrics::read_csv(&out.join("metrics.csv")).unwrap();
+        let last = rows.last().unwrap();
+        loss_and_accuracy.push((last.train_loss, last.test_accuracy.unwrap()));
+    }
+    let [(plain, plain_acc), (smoothed, smoothed_acc)] = loss_and_accuracy[..] else {
+        unreachable!()
+    };
+    let floor = -(0.91f64 * 0.91f64.ln() + 0.09 * 0.01f64.ln());
+    assert!(
+        smoothed > floor && plain < floor - 0.15,
+        "{plain} vs {smoothed}, floor {floor}"
+    );
+    assert!(
+        plain_acc > 0.9 && smoothed_acc > 0.9,
+        "{plain_acc} / {smoothed_acc}"
+    );
 }

@@ -69,6 +69,11 @@ pub struct TrainConfig {
     /// Length in epochs (passes over the training split); exclusive with `max_iterations`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_epochs: Option<f64>,
+    /// Label smoothing `e` of the training loss, in `[0, 1)`: targets `(1 - e) onehot + e /
+    /// classes` (PyTorch's `CrossEntropyLoss(label_smoothing=e)`; ResNet recipes use 0.1).
+    /// The test loss stays the plain cross-entropy. Default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_smoothing: Option<f64>,
 }
 
 fn default_batch() -> usize {
@@ -81,6 +86,7 @@ impl Default for TrainConfig {
             batch_size: default_batch(),
             max_iterations: None,
             max_epochs: None,
+            label_smoothing: None,
         }
     }
 }

@@ -17,6 +17,16 @@ pub fn validate(path: &Path, c: &RunConfig) -> Result<(), ConfigError> {
     if c.eval.batch_size == 0 {
         return Err(invalid(path, "eval.batch_size", 0, "must be at least 1"));
     }
+    if let Some(e) = c.train.label_smoothing {
+        if !(0.0..1.0).contains(&e) {
+            return Err(invalid(
+                path,
+                "train.label_smoothing",
+                e,
+                "a fraction from 0 (off) up to, not including, 1 (0.1 is usual)",
+            ));
+        }
+    }
     if let Some(e) = c.train.max_epochs {
         if !(e.is_finite() && e > 0.0) {
             return Err(invalid(
