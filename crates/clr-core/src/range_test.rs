@@ -81,6 +81,12 @@ pub struct Suggestion {
     pub base_lr_quarter: f64,
     /// LR at the highest smoothed accuracy.
     pub peak_lr: f64,
+    /// The first LR where the smoothed accuracy comes within the tolerance of its peak: the
+    /// start of the top plateau.
+    pub plateau_start_lr: f64,
+    /// The largest LR of the top plateau: where the smoothed accuracy, past its peak, is
+    /// last within the tolerance of the peak before it first falls below.
+    pub plateau_end_lr: f64,
     /// The smoothed accuracy, one value per input point (for plots).
     pub smoothed: Vec<f64>,
     /// Robust estimate of the accuracy noise (standard deviation).
@@ -112,13 +118,23 @@ const MIN_POINTS: usize = 5;
 /// Suggests `base_lr` and `max_lr` from an LR range test's accuracies (the paper, section 3.3).
 ///
 /// The accuracies are smoothed (running median, then running mean, window about 10% of the
-/// points). With `lo` the lowest smoothed accuracy before the peak `hi` and `rise = hi - lo`:
-/// `max_lr` is the first LR where the smoothed accuracy comes within `max(2 noise, 0.01 rise)`
-/// of its peak (it stops rising; past it the curve is flat, ragged or falls), and `base_lr`
-/// the first LR where it exceeds `lo + 0.1 rise` (it starts to rise). When that gives a range
-/// wider than [`MAX_RATIO`] (typical of exponential sweeps, where the early rise comes from
-/// training at tiny rates rather than from the rate), `base_lr` is the paper's alternative
-/// `max_lr / 4` instead, and the reason says so.
+/// points). With `lo` the lowest smoothed accuracy before the peak `hi`, `rise = hi - lo` and
+/// the tolerance `tol = max(2 noise, 0.01 rise)` (capped at half the rise), the smoothed curve
+/// is *near the peak* where it is within `tol` of `hi`. The top plateau runs from the first
+/// LR near the peak (the curve stops rising: the paper's "where the accuracy slows") to the
+/// last one before the curve, past the peak, first falls out of it (it "becomes ragged or
+/// falls"). `max_lr` is the larger of the plateau's start and half its end: half, because the
+/// plateau's end is the largest rate that still trains as well, and Bengio's advice for a
+/// fixed rate is a factor of two below the largest that converges, which a cycle touches only
+/// at its peaks. On a curve that rises and falls at once the start wins; on one that
+/// saturates early at tiny rates and stays flat over decades (a fast learner under an
+/// exponential sweep, or a noisy curve whose plateau the noise widens) the start is an
+/// artefact of training time and the end is the information.
+///
+/// `base_lr` is the first LR where the smoothed accuracy exceeds `lo + 0.1 rise` (it starts
+/// to rise). When that gives a range wider than [`MAX_RATIO`] (typical of exponential sweeps,
+/// where the early rise comes from training at tiny rates rather than from the rate),
+/// `base_lr` is the paper's alternative `max_lr / 4` instead, and the reason says so.
 ///
 /// # Errors
 /// Mismatched lengths, fewer than 5 points, non-finite values, LRs not positive and strictly
@@ -160,8 +176,31 @@ pub fn suggest_from_accuracy(
     let m = (lo_idx..=peak)
         .find(|&i| s[i] >= hi - near_peak)
         .unwrap_or(peak);
+    let end = (peak..s.len())
+        .take_while(|&i| s[i] >= hi - near_peak)
+        .last()
+        .unwrap_or(peak);
+    let (start_lr, end_lr) = (lrs[m], lrs[end]);
+    let (max_lr, max_why) = if end_lr / 2.0 > start_lr {
+        (
+            end_lr / 2.0,
+            format!(
+                "it stays near the peak from lr {start_lr} to lr {end_lr}, so max_lr is half \
+                 the plateau's end, {} (a factor of two below the largest rate that trains \
+                 as well)",
+                end_lr / 2.0
+            ),
+        )
+    } else {
+        (
+            start_lr,
+            format!(
+                "it comes near the peak at lr {start_lr} (max_lr) and leaves it by lr \
+                 {end_lr}, less than twice as far"
+            ),
+        )
+    };
     let b = first_above(0.1).min(m);
-    let max_lr = lrs[m];
     let rising_lr = lrs[b];
     let (base_lr, base_why) = if max_lr / rising_lr > MAX_RATIO {
         (
@@ -178,10 +217,9 @@ pub fn suggest_from_accuracy(
         )
     };
     let reason = format!(
-        "smoothed accuracy rises from {lo:.4} (lr {}) to its peak {hi:.4} (lr {}); it comes \
-         within {near_peak:.4} of the peak at lr {max_lr} (max_lr), beyond which it stops \
-         rising; {base_why}; noise {noise:.4}. Alternatives: base_lr = max_lr/3 = {} or \
-         max_lr/4 = {}",
+        "smoothed accuracy rises from {lo:.4} (lr {}) to its peak {hi:.4} (lr {}); near the \
+         peak means within {near_peak:.4} of it: {max_why}; {base_why}; noise {noise:.4}. \
+         Alternatives: base_lr = max_lr/3 = {} or max_lr/4 = {}",
         lrs[lo_idx],
         lrs[peak],
         max_lr / 3.0,
@@ -194,6 +232,8 @@ pub fn suggest_from_accuracy(
         base_lr_third: max_lr / 3.0,
         base_lr_quarter: max_lr / 4.0,
         peak_lr: lrs[peak],
+        plateau_start_lr: start_lr,
+        plateau_end_lr: end_lr,
         smoothed: s,
         noise,
     })
