@@ -20,9 +20,24 @@ fn sweep(name: &str) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     (lrs, loss, acc)
 }
 
-fn suggest(name: &str) -> Suggestion {
+/// The suggestion for the sweep `name`, checked to have `max_lr` in `max` and `base_lr` in
+/// `base`.
+fn suggest_within(
+    name: &str,
+    max: std::ops::RangeInclusive<f64>,
+    base: std::ops::RangeInclusive<f64>,
+) -> Suggestion {
     let (lrs, _, acc) = sweep(name);
-    suggest_from_accuracy(&lrs, &acc).unwrap()
+    let s = suggest_from_accuracy(&lrs, &acc).unwrap();
+    let why = format!(
+        "{name}: max_lr {}, base_lr {}: {}",
+        s.max_lr, s.base_lr, s.reason
+    );
+    assert!(
+        max.contains(&s.max_lr) && base.contains(&s.base_lr),
+        "{why}"
+    );
+    s
 }
 
 /// ResNet-20 on CIFAR-10 (4 epochs, exponential 1e-3 to 3, 20 evaluations): the test accuracy
@@ -31,19 +46,7 @@ fn suggest(name: &str) -> Suggestion {
 /// the plateau's end, 0.30, with base max/4.
 #[test]
 fn resnet20_noisy_plateau_gives_the_papers_bounds() {
-    let s = suggest("cifar10_resnet20");
-    assert!(
-        (0.25..=0.36).contains(&s.max_lr),
-        "max_lr {}: {}",
-        s.max_lr,
-        s.reason
-    );
-    assert!(
-        (0.06..=0.12).contains(&s.base_lr),
-        "base_lr {}: {}",
-        s.base_lr,
-        s.reason
-    );
+    let s = suggest_within("cifar10_resnet20", 0.25..=0.36, 0.06..=0.12);
     assert!(s.reason.contains("half the plateau's end"), "{}", s.reason);
     // The loss agrees: lowest at 0.40, beyond the suggested peak rate.
     let (lrs, loss, _) = sweep("cifar10_resnet20");
@@ -64,18 +67,6 @@ fn resnet20_noisy_plateau_gives_the_papers_bounds() {
 /// earlier rule's max_lr, 0.05) would not.
 #[test]
 fn mnist_mlp_suggestion_lands_where_the_grid_is_best() {
-    let s = suggest("mnist_mlp");
-    assert!(
-        (0.08..=0.16).contains(&s.max_lr),
-        "max_lr {}: {}",
-        s.max_lr,
-        s.reason
-    );
-    assert!(
-        (0.01..=0.04).contains(&s.base_lr),
-        "base_lr {}: {}",
-        s.base_lr,
-        s.reason
-    );
+    let s = suggest_within("mnist_mlp", 0.08..=0.16, 0.01..=0.04);
     assert!((0.04..=0.06).contains(&s.plateau_start_lr), "{}", s.reason);
 }
