@@ -121,12 +121,15 @@ pub fn read<T: DeserializeOwned>(path: &Path, header: &[&str]) -> Result<Vec<T>,
         let line = record.position().map_or(0, csv::Position::line);
         let row = record.deserialize(Some(&names)).map_err(|e| {
             let message = match e.kind() {
-                csv::ErrorKind::Deserialize { err, .. } => {
-                    let i = err.field().map_or(0, |i| i as usize);
-                    let value = record.get(i).unwrap_or_default();
-                    let column = header.get(i).unwrap_or(&"?");
-                    format!("column `{column}`, value `{value}`: {}", err.kind())
-                }
+                csv::ErrorKind::Deserialize { err, .. } => match err.field() {
+                    Some(i) => {
+                        let i = i as usize;
+                        let value = record.get(i).unwrap_or_default();
+                        let column = header.get(i).unwrap_or(&"?");
+                        format!("column `{column}`, value `{value}`: {}", err.kind())
+                    }
+                    None => err.kind().to_string(),
+                },
                 _ => e.to_string(),
             };
             format(line, message)

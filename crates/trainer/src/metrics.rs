@@ -95,6 +95,14 @@ impl<'de> Deserialize<'de> for JsonF64 {
             fn visit_u64<E>(self, v: u64) -> Result<JsonF64, E> {
                 Ok(JsonF64(v as f64))
             }
+            // A huge float printed without an exponent (`1008292367809856800000000000`)
+            // reads as an integer beyond 64 bits from CSV.
+            fn visit_i128<E>(self, v: i128) -> Result<JsonF64, E> {
+                Ok(JsonF64(v as f64))
+            }
+            fn visit_u128<E>(self, v: u128) -> Result<JsonF64, E> {
+                Ok(JsonF64(v as f64))
+            }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<JsonF64, E> {
                 match v {
                     "NaN" => Ok(JsonF64(f64::NAN)),
@@ -317,6 +325,20 @@ mod tests {
         let p = dir.path().join("metrics.csv");
         std::fs::write(&p, to_csv(&rows)).unwrap();
         assert_eq!(read_csv(&p).unwrap(), rows);
+        // A diverging run's numbers: beyond 64-bit integers when printed in full, infinite,
+        // NaN (which compares unequal, hence the printed form).
+        let mut wild = rows.clone();
+        wild[0].train_loss = 1.0082923678098568e27;
+        wild[0].lr = 3e300;
+        wild[1].train_loss = f64::INFINITY;
+        wild[1].test_loss = Some(f64::NAN);
+        std::fs::write(&p, to_csv(&wild)).unwrap();
+        let back = read_csv(&p).unwrap();
+        assert_eq!(to_csv(&back), to_csv(&wild));
+        assert_eq!(
+            (back[0].train_loss, back[0].lr),
+            (1.0082923678098568e27, 3e300)
+        );
         std::fs::write(&p, "iteration\n").unwrap();
         assert!(read_csv(&p).unwrap_err().to_string().contains("line 1"));
     }

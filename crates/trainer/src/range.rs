@@ -16,6 +16,7 @@ use crate::plot::{Figure, Panel, Series};
 use crate::run::{self, RunOptions};
 use crate::rundir::{Existing, RunDir};
 use crate::stop::{Rule, StopReason};
+use crate::sweep::{self, Prior};
 
 /// How the LR rises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -161,12 +162,6 @@ pub fn range_test(
     let (step_epochs, cycles) = length
         .as_ref()
         .map_or((o.step_epochs, o.cycles), |l| (l.step_epochs, l.cycles));
-    let existing = if run_opts.force {
-        Existing::Replace
-    } else {
-        Existing::Refuse { resumable: false }
-    };
-    let dir = RunDir::claim(&run_opts.out_dir, existing)?;
     let data = run::load_data(loaded, run_opts.mirror.as_deref())?;
     let ipe = data.train.len() as f64 / loaded.config.train.batch_size as f64;
     let iterations = match (o.iterations, o.epochs) {
@@ -195,14 +190,38 @@ pub fn range_test(
     c.log.window = every as usize;
     c.checkpoint.every = 0;
     c.checkpoint.at_cycle_end = false;
-    let mut opts = run_opts.clone();
-    opts.extra_rules.push(Rule::LossExploded {
-        ratio: o.stop_factor,
-    });
-    let outcome = run::train_in(&sweep, &data, &opts, &dir)?;
+    // The same sweep, finished, is analysed again instead of trained again (a changed rule,
+    // another --cycles or --budget-epochs); --force trains it afresh.
+    let out = &run_opts.out_dir;
+    let prior = if run_opts.force {
+        Prior::Start
+    } else {
+        sweep::prior(&sweep, out)?
+    };
+    let (summary, rows) = if let Prior::Finished(run) = prior {
+        let _dir = RunDir::claim(out, Existing::Keep)?;
+        eprintln!(
+            "{}: reusing the finished sweep in {} (pass --force to train it again)",
+            loaded.name(),
+            out.display()
+        );
+        *run
+    } else {
+        let existing = if run_opts.force {
+            Existing::Replace
+        } else {
+            Existing::Refuse { resumable: false }
+        };
+        let dir = RunDir::claim(out, existing)?;
+        let mut opts = run_opts.clone();
+        opts.extra_rules.push(Rule::LossExploded {
+            ratio: o.stop_factor,
+        });
+        let outcome = run::train_in(&sweep, &data, &opts, &dir)?;
+        (outcome.summary, outcome.rows)
+    };
 
-    let points: Vec<RangePoint> = outcome
-        .rows
+    let points: Vec<RangePoint> = rows
         .iter()
         .filter_map(|r: &Row| {
             Some(RangePoint {
@@ -220,7 +239,6 @@ pub fn range_test(
     let accuracy = clr_core::suggest_from_accuracy(&lrs, &accs).map_err(|e| e.to_string());
     let loss = clr_core::suggest_from_loss(&lrs, &losses).map_err(|e| e.to_string());
 
-    let out = &run_opts.out_dir;
     let csv = csvfile::to_string(&RangePoint::CSV_FIELDS, points.iter().map(RangePoint::csv));
     let csv_path = out.join("range_test.csv");
     write_atomic(&csv_path, csv.as_bytes())
@@ -285,7 +303,7 @@ pub fn range_test(
         loss_markers.push((l.min_loss_lr, format!("min loss {:.3e}", l.min_loss_lr)));
     }
     if let (StopReason::LossExploded { .. } | StopReason::Diverged { .. }, Some(last)) =
-        (&outcome.summary.stop_reason, outcome.rows.last())
+        (&summary.stop_reason, rows.last())
     {
         let end = (last.lr, format!("loss exploded {:.3e}", last.lr));
         markers.push(end.clone());
@@ -330,7 +348,7 @@ pub fn range_test(
         loss,
         suggested_toml,
         files,
-        stop: outcome.summary.stop_reason,
+        stop: summary.stop_reason,
     })
 }
 

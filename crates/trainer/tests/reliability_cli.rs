@@ -99,7 +99,7 @@ fn interrupted_run(cfg: &Path, out: &Path, sig: &str) -> Output {
 }
 
 #[test]
-fn range_test_refuses_an_existing_run_and_force_deletes_only_its_own_files() {
+fn range_test_reuses_its_sweep_refuses_another_run_and_force_deletes_only_its_own_files() {
     let Some((tmp, cfg)) = mnist_case() else {
         return;
     };
@@ -121,7 +121,22 @@ fn range_test_refuses_an_existing_run_and_force_deletes_only_its_own_files() {
     };
     ok(&range(&[]));
     std::fs::write(out.join("notes.txt"), "mine").unwrap();
+    let csv = std::fs::read_to_string(out.join("range_test.csv")).unwrap();
+    // The same sweep again is analysed again, not trained: the same points.
+    std::fs::remove_file(out.join("range_test.csv")).unwrap();
     let o = range(&[]);
+    ok(&o);
+    assert!(
+        text(&o.stderr).contains("reusing the finished sweep"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("range_test.csv")).unwrap(),
+        csv
+    );
+    // Another sweep is refused.
+    let o = range(&["--iterations", "150"]);
     fails_with(&o, &["already holds a run", "--force"]);
     assert!(out.join("range_test.csv").exists() && out.join("notes.txt").exists());
     ok(&range(&["--force"]));
