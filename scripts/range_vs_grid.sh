@@ -76,7 +76,7 @@ for w in "${workloads[@]}"; do
             sug = order[1]; best = order[2]
             for (i = 2; i <= k; i++) if (s[order[i]] / n[order[i]] > s[best] / n[best]) best = order[i]
             a = 100 * s[sug] / n[sug]; b = 100 * s[best] / n[best]
-            printf "| %s | %s | %s | %.2f | %s | %.2f | %+.2f |\n", w, peak, r[sug], a, r[best], b, a - b
+            printf "| %s | %.3g | %s | %.2f | %s | %.2f | %+.2f |\n", w, peak, r[sug], a, r[best], b, a - b
         }' "$dir/compare/comparison.csv")
     echo "$row" > "$dir/summary_row.md"
     echo "$row"

@@ -200,6 +200,13 @@ pub fn suggest_from_accuracy(
             ),
         )
     };
+    let open_end = if end + 1 == s.len() {
+        " (still near the peak at the sweep's last rate: the plateau may go on, a sweep to a \
+         higher --max-lr would show where it ends)"
+    } else {
+        ""
+    };
+    let max_why = format!("{max_why}{open_end}");
     let b = first_above(0.1).min(m);
     let rising_lr = lrs[b];
     let (base_lr, base_why) = if max_lr / rising_lr > MAX_RATIO {

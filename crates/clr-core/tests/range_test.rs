@@ -226,3 +226,15 @@ fn saturating_exponential_sweep_puts_max_near_the_peak_and_clamps_the_range() {
     );
     assert!(s.reason.contains("max_lr/4"), "{}", s.reason);
 }
+
+/// A sweep that stops inside the plateau says so: its end is a lower bound.
+#[test]
+fn a_sweep_ending_on_the_plateau_says_its_end_is_open() {
+    let lrs = lrs();
+    let acc: Vec<f64> = lrs.iter().map(|&l| accuracy(l.min(0.008))).collect();
+    let s = suggest_from_accuracy(&lrs, &acc).unwrap();
+    assert!(s.reason.contains("higher --max-lr"), "{}", s.reason);
+    let acc: Vec<f64> = lrs.iter().map(|&l| accuracy(l)).collect();
+    let s = suggest_from_accuracy(&lrs, &acc).unwrap();
+    assert!(!s.reason.contains("higher --max-lr"), "{}", s.reason);
+}

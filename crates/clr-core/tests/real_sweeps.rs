@@ -70,3 +70,23 @@ fn mnist_mlp_suggestion_lands_where_the_grid_is_best() {
     let s = suggest_within("mnist_mlp", 0.08..=0.16, 0.01..=0.04);
     assert!((0.04..=0.06).contains(&s.plateau_start_lr), "{}", s.reason);
 }
+
+/// MNIST LeNet (2 epochs, exponential 1e-4 to 1): near the peak from 0.016 to 0.16. Measured
+/// by `scripts/range_vs_grid.sh mnist_lenet` (step 1 epoch, 2 cycles, seeds 1-2): every grid
+/// row with max_lr 0.031 or 0.063 ends at 99.08-99.16%, max 0.016 at most 99.01%, and max
+/// 0.13 diverges in some seeds (NaN loss). The suggestion must fall between, clear of both.
+#[test]
+fn mnist_lenet_suggestion_avoids_the_too_small_and_the_diverging_rates() {
+    let s = suggest_within("mnist_lenet", 0.03..=0.09, 0.003..=0.025);
+    assert!(s.plateau_start_lr < 0.02, "{}", s.reason);
+}
+
+/// Fashion-MNIST LeNet (2 epochs, exponential 1e-4 to 1): near the peak from 0.02 to 0.13.
+/// Measured by `scripts/range_vs_grid.sh fashion_lenet` (step 1 epoch, 2 cycles, seeds 1-2):
+/// max_lr 0.05 or 0.1 ends at 90.54-90.81%, 0.025 at most 90.31%, 0.0125 at most 89.11%; the
+/// plateau's start (0.02) would lose half a point or more.
+#[test]
+fn fashion_lenet_suggestion_lands_where_the_grid_is_best() {
+    let s = suggest_within("fashion_lenet", 0.04..=0.11, 0.005..=0.035);
+    assert!(s.plateau_start_lr < 0.03, "{}", s.reason);
+}

@@ -431,9 +431,13 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
             mesh.x_desc(fig.x_label.as_str());
         }
         mesh.draw().map_err(draw_err)?;
-        // Labels closer than 10% of the axis to the previous label are left out.
-        let min_gap = 0.1 * (x_range.end - x_range.start);
-        let mut last_label = f64::NEG_INFINITY;
+        // A label that would overlap one already placed goes a line lower (up to three
+        // lines); one that fits on none is left out. Widths are estimated at 7 pixels a
+        // character of the 12-pixel font.
+        let (w, h) = chart.plotting_area().dim_in_pixel();
+        let px = (x_range.end - x_range.start) / f64::from(w.max(1));
+        let py = (y_range.end - y_range.start) / f64::from(h.max(1));
+        let mut rows: [Vec<(f64, f64)>; 3] = Default::default();
         let mut label_xs = Vec::new();
         let mut markers: Vec<(f64, &String)> = panel
             .markers
@@ -449,18 +453,28 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
                     style,
                 ))
                 .map_err(draw_err)?;
-            if x - last_label < min_gap {
-                continue;
-            }
-            last_label = x;
-            label_xs.push(x);
             // Labels in the right quarter end at their line, so they stay inside the figure.
             let right = x > x_range.end - 0.25 * (x_range.end - x_range.start);
+            let width = (7 * label.chars().count() + 6) as f64 * px;
+            let span = if right {
+                (x - width, x)
+            } else {
+                (x, x + width)
+            };
+            let Some(row) = rows
+                .iter()
+                .position(|placed| placed.iter().all(|&(a, b)| span.1 < a || span.0 > b))
+            else {
+                continue;
+            };
+            rows[row].push(span);
+            label_xs.push(x);
             let anchor = Pos::new(if right { HPos::Right } else { HPos::Left }, VPos::Top);
+            let y = y_range.end - 15.0 * row as f64 * py;
             chart
                 .draw_series(std::iter::once(Text::new(
                     label.clone(),
-                    (x, y_range.end),
+                    (x, y),
                     ("sans-serif", 12)
                         .into_font()
                         .color(&BLACK.mix(0.6))
@@ -471,9 +485,6 @@ fn draw<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, fig: &Figure) -> Resul
         // Lines are 2 pixels thick: drawn three times 1 pixel wide, shifted right and down by a
         // pixel. A 2-pixel stroke is polygonized at integer joins, which grows spikes along
         // curves made of many short segments.
-        let (w, h) = chart.plotting_area().dim_in_pixel();
-        let px = (x_range.end - x_range.start) / f64::from(w.max(1));
-        let py = (y_range.end - y_range.start) / f64::from(h.max(1));
         let mut labelled = false;
         for (k, (series, segs)) in panel.series.iter().zip(segs).enumerate() {
             let color = Palette99::pick(k).to_rgba();
