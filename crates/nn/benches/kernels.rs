@@ -58,6 +58,16 @@ fn layers(c: &mut Criterion) {
         ("c10q_conv2", conv(32, 5, 2), [32, 16, 16]),
         ("c10q_conv3", conv(64, 5, 2), [32, 8, 8]),
         ("lenet_conv2", conv(50, 5, 0), [20, 12, 12]),
+        ("resnet_conv3x3_16", conv(16, 3, 1), [16, 32, 32]),
+        ("resnet_conv3x3_64", conv(64, 3, 1), [64, 8, 8]),
+        (
+            "batch_norm_16x32x32",
+            LayerSpec::BatchNorm {
+                eps: 1e-5,
+                momentum: 0.1,
+            },
+            [16, 32, 32],
+        ),
         ("maxpool_32x32x32", pool(true), [32, 32, 32]),
         ("avgpool_32x16x16", pool(false), [32, 16, 16]),
         ("lrn_within_32x16x16", lrn, [32, 16, 16]),
@@ -65,9 +75,14 @@ fn layers(c: &mut Criterion) {
     ];
     for (name, spec, chw) in cases {
         let mut b = LayerBench::new(&[spec], chw, 100).unwrap();
-        if b.flops() > 0 {
-            g.throughput(Throughput::Elements(b.flops()));
-        }
+        // FLOPs for the conv layers, input values for the others (the group keeps the last
+        // throughput set, so every case sets its own).
+        let values = (100 * chw.iter().product::<usize>()) as u64;
+        g.throughput(Throughput::Elements(if b.flops() > 0 {
+            b.flops()
+        } else {
+            values
+        }));
         g.bench_function(format!("{name}_forward"), |bench| {
             bench.iter(|| b.forward())
         });

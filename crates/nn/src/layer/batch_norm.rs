@@ -19,8 +19,11 @@ pub(crate) struct BatchNorm<T> {
     /// Normalized input of the last train-mode forward.
     xhat: Vec<T>,
     inv_std: Vec<T>,
-    /// Per-channel scratch: batch mean and variance, or the two gradient sums.
+    /// Per-channel scratch: batch mean and variance, the two gradient sums, or eval mode's
+    /// scale and shift.
     sums: [Vec<T>; 2],
+    /// Per-block partial sums (`2 c` values a block of [`ROWS_PER_TASK`] rows).
+    partials: Vec<T>,
 }
 
 impl<T: Real> BatchNorm<T> {
@@ -41,6 +44,7 @@ impl<T: Real> BatchNorm<T> {
             xhat: Vec::new(),
             inv_std: vec![T::zero(); c],
             sums: [vec![T::zero(); c], vec![T::zero(); c]],
+            partials: Vec::new(),
         }
     }
 }
@@ -66,33 +70,45 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let x = &x[..total];
         let y = &mut y[..total];
         if mode == Mode::Eval {
+            // y = x * scale + shift with scale = gamma / sqrt(var + eps) and
+            // shift = beta - mean * scale, per channel.
             let [g, b, rm, rv] = &self.params;
             let (g, b, rm, rv) = (g.v(), b.v(), rm.v(), rv.v());
+            let [scale, shift] = &mut self.sums;
+            for j in 0..c {
+                scale[j] = g[j] / (rv[j] + eps).sqrt();
+                shift[j] = b[j] - rm[j] * scale[j];
+            }
+            let (scale, shift) = (&scale[..c], &shift[..c]);
             rows_par(y, x, c, |yr, xr| {
                 for j in 0..c {
-                    yr[j] = g[j] * (xr[j] - rm[j]) / (rv[j] + eps).sqrt() + b[j];
+                    yr[j] = xr[j] * scale[j] + shift[j];
                 }
             });
             return;
         }
-        // The sums run serially in row order, so every thread count gives the same bits.
+        // Sums over fixed blocks of rows, in parallel, then over the blocks in order: the
+        // partition depends on the shape only, so every thread count gives the same bits.
+        let blocks = rows.div_ceil(ROWS_PER_TASK);
+        self.partials.resize(blocks * 2 * c, T::zero());
+        let parts = &mut self.partials[..blocks * 2 * c];
+        let block = c * ROWS_PER_TASK;
         let [mean, var] = &mut self.sums;
         let (mean, var) = (&mut mean[..c], &mut var[..c]);
-        mean.fill(T::zero());
-        var.fill(T::zero());
-        for xr in x.chunks_exact(c) {
-            for (m, &v) in mean.iter_mut().zip(xr) {
-                *m += v;
-            }
-        }
         let rn = T::of(rows as f64);
+        block_sums(x, parts, block, c, mean, |p, xr| {
+            for (s, &v) in p.iter_mut().zip(xr) {
+                *s += v;
+            }
+        });
         mean.iter_mut().for_each(|m| *m /= rn);
-        for xr in x.chunks_exact(c) {
-            for ((s, &v), &m) in var.iter_mut().zip(xr).zip(mean.iter()) {
+        let m = &*mean;
+        block_sums(x, parts, block, c, var, |p, xr| {
+            for ((s, &v), &m) in p.iter_mut().zip(xr).zip(m) {
                 let d = v - m;
                 *s += d * d;
             }
-        }
+        });
         var.iter_mut().for_each(|v| *v /= rn);
         for (i, &v) in self.inv_std.iter_mut().zip(var.iter()) {
             *i = T::one() / (v + eps).sqrt();
@@ -137,13 +153,32 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let rows = total / c;
         let [sum_dy, sum_dy_xhat] = &mut self.sums;
         let (sum_dy, sum_dy_xhat) = (&mut sum_dy[..c], &mut sum_dy_xhat[..c]);
+        // Both sums in one pass over fixed blocks of rows (see `forward`): per block
+        // `[sum dy, sum dy * xhat]`, then over the blocks in order.
+        let blocks = rows.div_ceil(ROWS_PER_TASK);
+        self.partials.resize(blocks * 2 * c, T::zero());
+        let block = c * ROWS_PER_TASK;
+        self.partials[..blocks * 2 * c]
+            .par_chunks_mut(2 * c)
+            .zip(dy[..total].par_chunks(block))
+            .zip(self.xhat[..total].par_chunks(block))
+            .for_each(|((p, db), hb)| {
+                let (pd, ph) = p.split_at_mut(c);
+                pd.fill(T::zero());
+                ph.fill(T::zero());
+                for (dr, hr) in db.chunks_exact(c).zip(hb.chunks_exact(c)) {
+                    for j in 0..c {
+                        pd[j] += dr[j];
+                        ph[j] += dr[j] * hr[j];
+                    }
+                }
+            });
         sum_dy.fill(T::zero());
         sum_dy_xhat.fill(T::zero());
-        for (dr, hr) in dy[..total].chunks_exact(c).zip(self.xhat.chunks_exact(c)) {
-            for j in 0..c {
-                sum_dy[j] += dr[j];
-                sum_dy_xhat[j] += dr[j] * hr[j];
-            }
+        for p in self.partials[..blocks * 2 * c].chunks_exact(2 * c) {
+            let (pd, ph) = p.split_at(c);
+            sum_dy.iter_mut().zip(pd).for_each(|(s, &v)| *s += v);
+            sum_dy_xhat.iter_mut().zip(ph).for_each(|(s, &v)| *s += v);
         }
         let [g, b, ..] = &mut self.params;
         g.g_mut().copy_from_slice(sum_dy_xhat);
@@ -174,6 +209,33 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
 
 /// Pixels (rows of `c` channels) per parallel task of the element-wise passes.
 const ROWS_PER_TASK: usize = 512;
+
+/// Per-channel `sum` over the rows of `x` of what `add(partial, row)` accumulates: each block
+/// of `block` values (a whole number of rows of `c`) sums into its own slot of `parts` (`2 c`
+/// apart) in parallel, then the slots are added in block order.
+fn block_sums<T: Real>(
+    x: &[T],
+    parts: &mut [T],
+    block: usize,
+    c: usize,
+    sum: &mut [T],
+    add: impl Fn(&mut [T], &[T]) + Sync,
+) {
+    parts
+        .par_chunks_mut(2 * c)
+        .zip(x.par_chunks(block))
+        .for_each(|(p, xb)| {
+            let p = &mut p[..c];
+            p.fill(T::zero());
+            for xr in xb.chunks_exact(c) {
+                add(p, xr);
+            }
+        });
+    sum.fill(T::zero());
+    for p in parts.chunks_exact(2 * c) {
+        sum.iter_mut().zip(&p[..c]).for_each(|(s, &v)| *s += v);
+    }
+}
 
 /// `f(y_row, x_row)` over the rows of `c` values, in parallel blocks.
 fn rows_par<T: Real>(y: &mut [T], x: &[T], c: usize, f: impl Fn(&mut [T], &[T]) + Sync) {

@@ -24,6 +24,9 @@ pub(crate) enum Tiles {
     P12C32,
     /// 12 pixels x 16 channels, AVX-512.
     P12C16,
+    /// 8 pixels x 16 channels, AVX-512: for 16-channel outputs, where 12 pixel pointers
+    /// plus the loop's own registers exceed the 16 general registers and spill.
+    P8C16,
     /// 6 pixels x 16 channels (12 of AVX2's 16 vector registers).
     P6C16,
 }
@@ -40,6 +43,8 @@ impl Tiles {
             return Some(
                 if out_c.next_multiple_of(32) == out_c.next_multiple_of(16) {
                     Tiles::P12C32
+                } else if out_c <= 16 {
+                    Tiles::P8C16
                 } else {
                     Tiles::P12C16
                 },
@@ -52,7 +57,7 @@ impl Tiles {
     fn channels(self) -> usize {
         match self {
             Tiles::P12C32 => 32,
-            Tiles::P12C16 | Tiles::P6C16 => 16,
+            Tiles::P12C16 | Tiles::P8C16 | Tiles::P6C16 => 16,
         }
     }
 
@@ -184,6 +189,7 @@ fn f32_kernel(tiles: Tiles) -> Option<F32Kernel> {
     match tiles {
         Tiles::P12C32 if has_avx512() => Some(x86::avx512_p12v2),
         Tiles::P12C16 if has_avx512() => Some(x86::avx512_p12v1),
+        Tiles::P8C16 if has_avx512() => Some(x86::avx512_p8v1),
         Tiles::P6C16 if has_avx2() => Some(x86::avx2_p6v2),
         _ => None,
     }
@@ -298,6 +304,7 @@ mod x86 {
 
     tile_kernel!(avx512: avx512_p12v2, 12, 2);
     tile_kernel!(avx512: avx512_p12v1, 12, 1);
+    tile_kernel!(avx512: avx512_p8v1, 8, 1);
     tile_kernel!(avx2: avx2_p6v2, 6, 2);
 }
 
@@ -329,7 +336,7 @@ mod tests {
             let (x, wt, b) = (vals(h * w * c), vals(k * k * c * ocp), vals(ocp));
             let mut xp = Vec::new();
             let wp = pad_image(&g, &x, &mut xp);
-            for tiles in [Tiles::P12C32, Tiles::P12C16, Tiles::P6C16] {
+            for tiles in [Tiles::P12C32, Tiles::P12C16, Tiles::P8C16, Tiles::P6C16] {
                 let Some(kernel) = f32_kernel(tiles) else {
                     continue;
                 };

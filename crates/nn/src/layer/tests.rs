@@ -189,6 +189,7 @@ fn conv_gradients_direct_path() {
         (3, 7, 6, 32, 3, 2, 1, Tiles::P12C32),
         (16, 4, 5, 32, 5, 1, 2, Tiles::P12C16),
         (2, 9, 7, 16, 2, 3, 1, Tiles::P6C16),
+        (16, 6, 5, 16, 3, 1, 1, Tiles::P8C16),
     ]
     .iter()
     .enumerate()
@@ -307,7 +308,7 @@ fn naive_conv(g: &ConvGeom, n: usize, x: &[f64], w: &[f64], b: &[f64]) -> Vec<f6
 #[test]
 fn direct_conv_matches_naive_reference() {
     let inp = Dims { c: 3, h: 11, w: 9 };
-    for (i, tiles) in [Tiles::P6C16, Tiles::P12C16, Tiles::P12C32]
+    for (i, tiles) in [Tiles::P6C16, Tiles::P8C16, Tiles::P12C16, Tiles::P12C32]
         .into_iter()
         .enumerate()
     {
