@@ -22,7 +22,7 @@ pub(crate) struct BatchNorm<T> {
     /// Per-channel scratch: batch mean and variance, the two gradient sums, or eval mode's
     /// scale and shift.
     sums: [Vec<T>; 2],
-    /// Per-block partial sums (`2 c` values a block of [`ROWS_PER_TASK`] rows).
+    /// Per-block partial sums (`c` or `2 c` values a block of [`ROWS_PER_TASK`] rows).
     partials: Vec<T>,
 }
 
@@ -89,26 +89,25 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         }
         // Sums over fixed blocks of rows, in parallel, then over the blocks in order: the
         // partition depends on the shape only, so every thread count gives the same bits.
-        let blocks = rows.div_ceil(ROWS_PER_TASK);
-        self.partials.resize(blocks * 2 * c, T::zero());
-        let parts = &mut self.partials[..blocks * 2 * c];
         let block = c * ROWS_PER_TASK;
+        let rn = T::of(rows as f64);
         let [mean, var] = &mut self.sums;
         let (mean, var) = (&mut mean[..c], &mut var[..c]);
-        let rn = T::of(rows as f64);
-        block_sums(x, parts, block, c, mean, |p, xr| {
-            for (s, &v) in p.iter_mut().zip(xr) {
-                *s += v;
+        mean.copy_from_slice(block_sums(&mut self.partials, c, rows, |i, p| {
+            for xr in x[i * block..].chunks_exact(c).take(ROWS_PER_TASK) {
+                p.iter_mut().zip(xr).for_each(|(s, &v)| *s += v);
             }
-        });
+        }));
         mean.iter_mut().for_each(|m| *m /= rn);
         let m = &*mean;
-        block_sums(x, parts, block, c, var, |p, xr| {
-            for ((s, &v), &m) in p.iter_mut().zip(xr).zip(m) {
-                let d = v - m;
-                *s += d * d;
+        var.copy_from_slice(block_sums(&mut self.partials, c, rows, |i, p| {
+            for xr in x[i * block..].chunks_exact(c).take(ROWS_PER_TASK) {
+                for ((s, &v), &m) in p.iter_mut().zip(xr).zip(m) {
+                    let d = v - m;
+                    *s += d * d;
+                }
             }
-        });
+        }));
         var.iter_mut().for_each(|v| *v /= rn);
         for (i, &v) in self.inv_std.iter_mut().zip(var.iter()) {
             *i = T::one() / (v + eps).sqrt();
@@ -153,33 +152,24 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let rows = total / c;
         let [sum_dy, sum_dy_xhat] = &mut self.sums;
         let (sum_dy, sum_dy_xhat) = (&mut sum_dy[..c], &mut sum_dy_xhat[..c]);
-        // Both sums in one pass over fixed blocks of rows (see `forward`): per block
-        // `[sum dy, sum dy * xhat]`, then over the blocks in order.
-        let blocks = rows.div_ceil(ROWS_PER_TASK);
-        self.partials.resize(blocks * 2 * c, T::zero());
+        // Both sums in one pass over fixed blocks of rows (see `forward`): `[sum dy,
+        // sum dy * xhat]` per block, then over the blocks in order.
         let block = c * ROWS_PER_TASK;
-        self.partials[..blocks * 2 * c]
-            .par_chunks_mut(2 * c)
-            .zip(dy[..total].par_chunks(block))
-            .zip(self.xhat[..total].par_chunks(block))
-            .for_each(|((p, db), hb)| {
-                let (pd, ph) = p.split_at_mut(c);
-                pd.fill(T::zero());
-                ph.fill(T::zero());
-                for (dr, hr) in db.chunks_exact(c).zip(hb.chunks_exact(c)) {
-                    for j in 0..c {
-                        pd[j] += dr[j];
-                        ph[j] += dr[j] * hr[j];
-                    }
+        let (dy, xhat) = (&dy[..total], &self.xhat[..total]);
+        let both = block_sums(&mut self.partials, 2 * c, rows, |i, p| {
+            let (pd, ph) = p.split_at_mut(c);
+            let rows = dy[i * block..]
+                .chunks_exact(c)
+                .zip(xhat[i * block..].chunks_exact(c));
+            for (dr, hr) in rows.take(ROWS_PER_TASK) {
+                for j in 0..c {
+                    pd[j] += dr[j];
+                    ph[j] += dr[j] * hr[j];
                 }
-            });
-        sum_dy.fill(T::zero());
-        sum_dy_xhat.fill(T::zero());
-        for p in self.partials[..blocks * 2 * c].chunks_exact(2 * c) {
-            let (pd, ph) = p.split_at(c);
-            sum_dy.iter_mut().zip(pd).for_each(|(s, &v)| *s += v);
-            sum_dy_xhat.iter_mut().zip(ph).for_each(|(s, &v)| *s += v);
-        }
+            }
+        });
+        sum_dy.copy_from_slice(&both[..c]);
+        sum_dy_xhat.copy_from_slice(&both[c..]);
         let [g, b, ..] = &mut self.params;
         g.g_mut().copy_from_slice(sum_dy_xhat);
         b.g_mut().copy_from_slice(sum_dy);
@@ -210,31 +200,29 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
 /// Pixels (rows of `c` channels) per parallel task of the element-wise passes.
 const ROWS_PER_TASK: usize = 512;
 
-/// Per-channel `sum` over the rows of `x` of what `add(partial, row)` accumulates: each block
-/// of `block` values (a whole number of rows of `c`) sums into its own slot of `parts` (`2 c`
-/// apart) in parallel, then the slots are added in block order.
+/// Sums of `width` values over the blocks of [`ROWS_PER_TASK`] of `rows` rows:
+/// `add(i, partial)` accumulates block `i` into its own zeroed slot of `parts` (grown to fit),
+/// in parallel; the slots are then added in block order into the first, which is returned.
 fn block_sums<T: Real>(
-    x: &[T],
-    parts: &mut [T],
-    block: usize,
-    c: usize,
-    sum: &mut [T],
-    add: impl Fn(&mut [T], &[T]) + Sync,
-) {
-    parts
-        .par_chunks_mut(2 * c)
-        .zip(x.par_chunks(block))
-        .for_each(|(p, xb)| {
-            let p = &mut p[..c];
-            p.fill(T::zero());
-            for xr in xb.chunks_exact(c) {
-                add(p, xr);
-            }
-        });
-    sum.fill(T::zero());
-    for p in parts.chunks_exact(2 * c) {
-        sum.iter_mut().zip(&p[..c]).for_each(|(s, &v)| *s += v);
+    parts: &mut Vec<T>,
+    width: usize,
+    rows: usize,
+    add: impl Fn(usize, &mut [T]) + Sync,
+) -> &[T] {
+    let blocks = rows.div_ceil(ROWS_PER_TASK).max(1);
+    if parts.len() < blocks * width {
+        parts.resize(blocks * width, T::zero());
     }
+    let parts = &mut parts[..blocks * width];
+    parts.par_chunks_mut(width).enumerate().for_each(|(i, p)| {
+        p.fill(T::zero());
+        add(i, p);
+    });
+    let (total, rest) = parts.split_at_mut(width);
+    for p in rest.chunks_exact(width) {
+        total.iter_mut().zip(p).for_each(|(s, &v)| *s += v);
+    }
+    total
 }
 
 /// `f(y_row, x_row)` over the rows of `c` values, in parallel blocks.
