@@ -4,6 +4,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::IMAGE;
 use crate::raw::RawSplit;
@@ -66,14 +67,29 @@ pub fn write(
         crc.update(p);
     }
     head.extend_from_slice(&crc.finalize().to_le_bytes());
-    let tmp = path.with_extension("cache.tmp");
-    let mut f = std::io::BufWriter::new(fs::File::create(&tmp)?);
-    f.write_all(&head)?;
-    for p in parts {
-        f.write_all(p)?;
+    // Runs started together decode the same folder and write the same cache: each writes its
+    // own temporary, and the last rename wins (they hold the same bytes).
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        WRITES.fetch_add(1, Ordering::Relaxed)
+    ));
+    let tmp = path.with_file_name(name);
+    let result = (|| {
+        let mut f = std::io::BufWriter::new(fs::File::create(&tmp)?);
+        f.write_all(&head)?;
+        for p in parts {
+            f.write_all(p)?;
+        }
+        f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
     }
-    f.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-    fs::rename(&tmp, path)
+    result
 }
 
 /// Reads the cache when it matches the current images. `Ok(None)`: no
@@ -157,5 +173,40 @@ impl<'a> Cursor<'a> {
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_le_bytes(a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Two runs started together both decode the folder and write the cache at the same
+    /// moment: every write succeeds, the cache reads back, and no temporary is left.
+    #[test]
+    fn concurrent_writers_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(CACHE_FILE);
+        let classes: Vec<String> = ["a", "b"].iter().map(|s| s.to_string()).collect();
+        let split = |n: usize| RawSplit {
+            pixels: (0..n * IMAGE).map(|i| (i % 251) as u8).collect(),
+            labels: (0..n).map(|i| (i % 2) as u8).collect(),
+        };
+        let (train, test) = (split(40), split(10));
+        let print = [7u8; 32];
+        std::thread::scope(|s| {
+            let writers: Vec<_> = (0..8)
+                .map(|_| s.spawn(|| write(&path, &print, &classes, &train, &test)))
+                .collect();
+            for w in writers {
+                w.join().unwrap().unwrap();
+            }
+        });
+        let (tr, te) = read(&path, &print, &classes).unwrap().unwrap();
+        assert_eq!((tr, te), (train, test));
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [CACHE_FILE]);
     }
 }
