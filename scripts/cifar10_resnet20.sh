@@ -5,7 +5,8 @@
 #   CLR triangular 0.1-0.3 with the same drops        cifar10_resnet20_clr
 # preceded by the LR range test on ResNet-20 (4 epochs, 1e-3 to 3). Seeds 1..SEEDS
 # (default 2), seed by seed. Give config names as arguments to run only those rows
-# (e.g. the 10-epoch one-cycle pair cifar10_resnet20_one_cycle_10ep{,_wd1e4}).
+# (e.g. the 10-epoch one-cycle pair cifar10_resnet20_one_cycle_10ep{,_wd1e4}, or the
+# 30-epoch one-cycle runs with weight decay 1e-4, cifar10_resnet20_one_cycle_wd1e4{,_lr02}).
 # Resumable: run it again after an interruption; finished runs are reused and
 # checkpointed ones continued. About 2 hours per 30-epoch run on 2 cores.
 set -euo pipefail
