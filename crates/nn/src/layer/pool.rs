@@ -63,6 +63,111 @@ fn window(o: usize, k: usize, s: usize, pad: usize, size: usize) -> (usize, usiz
     )
 }
 
+/// One output pixel's window: input rows `[y0, y1)` and columns `[x0, x1)` of a `w`-wide,
+/// `c`-channel channels-last image.
+#[derive(Clone, Copy)]
+struct Win {
+    y0: usize,
+    y1: usize,
+    x0: usize,
+    x1: usize,
+    w: usize,
+    c: usize,
+}
+
+/// One output pixel, max (`MAX`, recording the winning cells in `ao` with `RECORD`) or
+/// average (times `inv`), over channel blocks of 32, then of 8, then single channels. A block's
+/// values stay in registers over the whole window and are stored once. Inlined, so it runs with
+/// the caller's vector features.
+#[inline(always)]
+fn pixel<T: Real, const MAX: bool, const RECORD: bool>(
+    x: &[T],
+    win: Win,
+    inv: T,
+    yo: &mut [T],
+    ao: &mut [u32],
+) {
+    let mut c0 = 0;
+    while c0 + 32 <= win.c {
+        block::<T, 32, MAX, RECORD>(x, win, c0, inv, yo, ao);
+        c0 += 32;
+    }
+    while c0 + 8 <= win.c {
+        block::<T, 8, MAX, RECORD>(x, win, c0, inv, yo, ao);
+        c0 += 8;
+    }
+    while c0 < win.c {
+        block::<T, 1, MAX, RECORD>(x, win, c0, inv, yo, ao);
+        c0 += 1;
+    }
+}
+
+#[inline(always)]
+fn block<T: Real, const B: usize, const MAX: bool, const RECORD: bool>(
+    x: &[T],
+    win: Win,
+    c0: usize,
+    inv: T,
+    yo: &mut [T],
+    ao: &mut [u32],
+) {
+    if MAX {
+        max_block::<T, B, RECORD>(x, win, c0, yo, ao)
+    } else {
+        avg_block::<T, B>(x, win, c0, inv, yo)
+    }
+}
+
+/// Max over the window of channels `[c0, c0 + B)`, the first maximum winning (strict `>`,
+/// window rows then columns); with `RECORD`, the winning cell (`iy * w + ix`) goes to `ao`.
+#[inline(always)]
+fn max_block<T: Real, const B: usize, const RECORD: bool>(
+    x: &[T],
+    win: Win,
+    c0: usize,
+    yo: &mut [T],
+    ao: &mut [u32],
+) {
+    let mut m = [T::neg_infinity(); B];
+    let mut a = [0u32; B];
+    for iy in win.y0..win.y1 {
+        for ix in win.x0..win.x1 {
+            let cell = iy * win.w + ix;
+            let xs = &x[cell * win.c + c0..][..B];
+            for j in 0..B {
+                // Branch-free selects: vectorize over the block.
+                let gt = xs[j] > m[j];
+                if RECORD {
+                    a[j] = if gt { cell as u32 } else { a[j] };
+                }
+                m[j] = if gt { xs[j] } else { m[j] };
+            }
+        }
+    }
+    yo[c0..c0 + B].copy_from_slice(&m);
+    if RECORD {
+        ao[c0..c0 + B].copy_from_slice(&a);
+    }
+}
+
+/// Sum over the window of channels `[c0, c0 + B)` (from zero, window rows then columns), times
+/// `inv`.
+#[inline(always)]
+fn avg_block<T: Real, const B: usize>(x: &[T], win: Win, c0: usize, inv: T, yo: &mut [T]) {
+    let mut sum = [T::zero(); B];
+    for iy in win.y0..win.y1 {
+        for ix in win.x0..win.x1 {
+            let xs = &x[(iy * win.w + ix) * win.c + c0..][..B];
+            for j in 0..B {
+                sum[j] += xs[j];
+            }
+        }
+    }
+    for (v, s) in yo[c0..c0 + B].iter_mut().zip(sum) {
+        *v = s * inv;
+    }
+}
+
 impl Pool {
     pub fn new(kind: PoolKind, inp: Dims, k: usize, s: usize, pad: usize, ceil: bool) -> Self {
         let oh = pool_out(inp.h, k, s, pad, ceil).expect("validated by the builder");
@@ -91,52 +196,15 @@ impl Pool {
             let (y0, y1, dh) = window(oy, k, s, pad, h);
             for ox in 0..out.w {
                 let (x0, x1, dw) = window(ox, k, s, pad, w);
+                let win = Win { y0, y1, x0, x1, w, c };
                 let o = (oy * out.w + ox) * c;
                 let yo = &mut y[o..o + c];
-                match this.kind {
-                    PoolKind::Max => {
-                        yo.fill(T::neg_infinity());
-                        let mut ao = arg.get_mut(o..o + c);
-                        if let Some(a) = ao.as_deref_mut() {
-                            a.fill(0);
-                        }
-                        for iy in y0..y1 {
-                            // One bounds check per window row.
-                            let row = &x[(iy * w + x0) * c..(iy * w + x1) * c];
-                            match ao.as_deref_mut() {
-                                Some(ao) => {
-                                    for (dx, xs) in row.chunks_exact(c).enumerate() {
-                                        // Branch-free select with a loop-invariant cell index:
-                                        // vectorizes over channels.
-                                        let cell = (iy * w + x0 + dx) as u32;
-                                        for ((yv, a), &v) in yo.iter_mut().zip(ao.iter_mut()).zip(xs) {
-                                            let gt = v > *yv;
-                                            *a = if gt { cell } else { *a };
-                                            *yv = if gt { v } else { *yv };
-                                        }
-                                    }
-                                }
-                                None => {
-                                    for xs in row.chunks_exact(c) {
-                                        for (yv, &v) in yo.iter_mut().zip(xs) {
-                                            *yv = if v > *yv { v } else { *yv };
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    PoolKind::Avg => {
-                        yo.fill(T::zero());
-                        for iy in y0..y1 {
-                            for xs in x[(iy * w + x0) * c..(iy * w + x1) * c].chunks_exact(c) {
-                                for (yv, &v) in yo.iter_mut().zip(xs) {
-                                    *yv += v;
-                                }
-                            }
-                        }
+                match (this.kind, arg.get_mut(o..o + c)) {
+                    (PoolKind::Max, Some(ao)) => pixel::<T, true, true>(x, win, T::one(), yo, ao),
+                    (PoolKind::Max, None) => pixel::<T, true, false>(x, win, T::one(), yo, &mut []),
+                    (PoolKind::Avg, _) => {
                         let inv = T::one() / T::of((dh * dw) as f64);
-                        yo.iter_mut().for_each(|v| *v *= inv);
+                        pixel::<T, false, false>(x, win, inv, yo, &mut [])
                     }
                 }
             }

@@ -504,6 +504,105 @@ fn avg_pool_divisor_by_hand() {
     );
 }
 
+/// Pooling, channel by channel in plain loops (f32, channels-last): outputs and, for max
+/// pooling, the cell that won each window (the first maximum, rows then columns).
+#[allow(clippy::too_many_arguments)]
+fn plain_pool_f32(
+    max: bool,
+    inp: Dims,
+    (oh, ow): (usize, usize),
+    (k, s, p): (usize, usize, usize),
+    x: &[f32],
+) -> (Vec<f32>, Vec<usize>) {
+    let Dims { c, h, w } = inp;
+    let win = |o: usize, size: usize| {
+        let start = (o * s) as isize - p as isize;
+        let end = (start + k as isize).min((size + p) as isize);
+        (
+            start.max(0) as usize,
+            end.min(size as isize) as usize,
+            (end - start) as usize,
+        )
+    };
+    let (mut y, mut arg) = (vec![0.0f32; oh * ow * c], vec![0usize; oh * ow * c]);
+    for oy in 0..oh {
+        let (y0, y1, dh) = win(oy, h);
+        for ox in 0..ow {
+            let (x0, x1, dw) = win(ox, w);
+            for ch in 0..c {
+                let o = (oy * ow + ox) * c + ch;
+                let (mut v, mut a) = (if max { f32::NEG_INFINITY } else { 0.0 }, 0);
+                for iy in y0..y1 {
+                    for ix in x0..x1 {
+                        let xv = x[(iy * w + ix) * c + ch];
+                        if !max {
+                            v += xv;
+                        } else if xv > v {
+                            (v, a) = (xv, iy * w + ix);
+                        }
+                    }
+                }
+                y[o] = if max { v } else { v * (1.0 / (dh * dw) as f32) };
+                arg[o] = a;
+            }
+        }
+    }
+    (y, arg)
+}
+
+#[test]
+fn pool_channel_blocks_match_plain_loops_bit_for_bit() {
+    // Channel counts that use the 32-wide blocks, the 8-wide ones, single channels and mixes;
+    // values on a coarse grid so windows hold ties (the first maximum must win).
+    let mut rng = Pcg64Mcg::seed_from_u64(71);
+    for &c in &[3, 8, 20, 32, 45, 64] {
+        for &(max, h, w, k, s, p, ceil) in &[
+            (true, 9, 8, 3, 2, 0, true),
+            (false, 9, 8, 3, 2, 0, true),
+            (true, 7, 7, 3, 2, 1, false),
+            (false, 6, 7, 2, 2, 1, true),
+        ] {
+            let inp = Dims { c, h, w };
+            let kind = if max { PoolKind::Max } else { PoolKind::Avg };
+            let mut l = Pool::new(kind, inp, k, s, p, ceil);
+            let (oh, ow) = (l.out.h, l.out.w);
+            let n = 2;
+            let x: Vec<f32> = (0..n * inp.len())
+                .map(|_| rng.gen_range(-4i32..4) as f32 * 0.25)
+                .collect();
+            let dy: Vec<f32> = (0..n * l.out.len())
+                .map(|_| rng.gen_range(-1.0f32..1.0))
+                .collect();
+            for mode in [Mode::Eval, Mode::Train { seed: 1 }] {
+                let mut y = vec![0.0f32; n * l.out.len()];
+                Layer::<f32>::forward(&mut l, n, &x, &mut y, mode);
+                let mut dx = vec![0.0f32; n * inp.len()];
+                if mode != Mode::Eval {
+                    Layer::<f32>::backward(&mut l, n, &x, &y, &dy, Some(&mut dx));
+                }
+                for i in 0..n {
+                    let xi = &x[i * inp.len()..(i + 1) * inp.len()];
+                    let (want, arg) = plain_pool_f32(max, inp, (oh, ow), (k, s, p), xi);
+                    let yi = &y[i * l.out.len()..(i + 1) * l.out.len()];
+                    let same = yi
+                        .iter()
+                        .zip(&want)
+                        .all(|(a, b)| a.to_bits() == b.to_bits());
+                    assert!(same, "c={c} max={max} h={h} k={k} p={p} {mode:?}");
+                    if max && mode != Mode::Eval {
+                        let mut want_dx = vec![0.0f32; inp.len()];
+                        let dyi = &dy[i * l.out.len()..(i + 1) * l.out.len()];
+                        for (o, (&g, &a)) in dyi.iter().zip(&arg).enumerate() {
+                            want_dx[a * c + o % c] += g;
+                        }
+                        assert_eq!(&dx[i * inp.len()..(i + 1) * inp.len()], &want_dx[..]);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn lrn_by_hand() {
     // Across channels, size 3, alpha 3, beta 1, k 1: s_i = 1 + sum of the window's squares.
