@@ -102,6 +102,9 @@ fn pixel<T: Real, const MAX: bool, const RECORD: bool>(
     }
 }
 
+/// Channels `[c0, c0 + B)` of one output pixel. Max: the first maximum wins (strict `>`,
+/// window rows then columns), and with `RECORD` the winning cell (`iy * w + ix`) goes to `ao`.
+/// Average: the sum from zero in the same order, times `inv`.
 #[inline(always)]
 fn block<T: Real, const B: usize, const MAX: bool, const RECORD: bool>(
     x: &[T],
@@ -111,60 +114,36 @@ fn block<T: Real, const B: usize, const MAX: bool, const RECORD: bool>(
     yo: &mut [T],
     ao: &mut [u32],
 ) {
-    if MAX {
-        max_block::<T, B, RECORD>(x, win, c0, yo, ao)
-    } else {
-        avg_block::<T, B>(x, win, c0, inv, yo)
-    }
-}
-
-/// Max over the window of channels `[c0, c0 + B)`, the first maximum winning (strict `>`,
-/// window rows then columns); with `RECORD`, the winning cell (`iy * w + ix`) goes to `ao`.
-#[inline(always)]
-fn max_block<T: Real, const B: usize, const RECORD: bool>(
-    x: &[T],
-    win: Win,
-    c0: usize,
-    yo: &mut [T],
-    ao: &mut [u32],
-) {
-    let mut m = [T::neg_infinity(); B];
+    let mut acc = [if MAX { T::neg_infinity() } else { T::zero() }; B];
     let mut a = [0u32; B];
     for iy in win.y0..win.y1 {
         for ix in win.x0..win.x1 {
             let cell = iy * win.w + ix;
             let xs = &x[cell * win.c + c0..][..B];
             for j in 0..B {
-                // Branch-free selects: vectorize over the block.
-                let gt = xs[j] > m[j];
-                if RECORD {
-                    a[j] = if gt { cell as u32 } else { a[j] };
+                if MAX {
+                    // Branch-free selects: vectorize over the block.
+                    let gt = xs[j] > acc[j];
+                    if RECORD {
+                        a[j] = if gt { cell as u32 } else { a[j] };
+                    }
+                    acc[j] = if gt { xs[j] } else { acc[j] };
+                } else {
+                    acc[j] += xs[j];
                 }
-                m[j] = if gt { xs[j] } else { m[j] };
             }
         }
     }
-    yo[c0..c0 + B].copy_from_slice(&m);
+    let yo = &mut yo[c0..c0 + B];
+    if MAX {
+        yo.copy_from_slice(&acc);
+    } else {
+        for (v, s) in yo.iter_mut().zip(acc) {
+            *v = s * inv;
+        }
+    }
     if RECORD {
         ao[c0..c0 + B].copy_from_slice(&a);
-    }
-}
-
-/// Sum over the window of channels `[c0, c0 + B)` (from zero, window rows then columns), times
-/// `inv`.
-#[inline(always)]
-fn avg_block<T: Real, const B: usize>(x: &[T], win: Win, c0: usize, inv: T, yo: &mut [T]) {
-    let mut sum = [T::zero(); B];
-    for iy in win.y0..win.y1 {
-        for ix in win.x0..win.x1 {
-            let xs = &x[(iy * win.w + ix) * win.c + c0..][..B];
-            for j in 0..B {
-                sum[j] += xs[j];
-            }
-        }
-    }
-    for (v, s) in yo[c0..c0 + B].iter_mut().zip(sum) {
-        *v = s * inv;
     }
 }
 
