@@ -7,6 +7,7 @@
 //! Eval mode uses the running statistics.
 
 use super::{Dims, Layer, Mode, Param};
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -24,6 +25,8 @@ pub(crate) struct BatchNorm<T> {
     sums: [Vec<T>; 2],
     /// Per-block partial sums (`c` or `2 c` values a block of [`ROWS_PER_TASK`] rows).
     partials: Vec<T>,
+    /// Backward's per-channel factor `gamma * inv_std / rows`.
+    coef: Vec<T>,
 }
 
 impl<T: Real> BatchNorm<T> {
@@ -45,6 +48,7 @@ impl<T: Real> BatchNorm<T> {
             inv_std: vec![T::zero(); c],
             sums: [vec![T::zero(); c], vec![T::zero(); c]],
             partials: Vec::new(),
+            coef: vec![T::zero(); c],
         }
     }
 }
@@ -80,11 +84,10 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
                 shift[j] = b[j] - rm[j] * scale[j];
             }
             let (scale, shift) = (&scale[..c], &shift[..c]);
-            rows_par(y, x, c, |yr, xr| {
-                for j in 0..c {
-                    yr[j] = xr[j] * scale[j] + shift[j];
-                }
-            });
+            let block = c * ROWS_PER_TASK;
+            y.par_chunks_mut(block)
+                .zip(x.par_chunks(block))
+                .for_each(|(yb, xb)| affine_rows((xb, scale, shift, yb)));
             return;
         }
         // Sums over fixed blocks of rows, in parallel, then over the blocks in order: the
@@ -93,20 +96,14 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let rn = T::of(rows as f64);
         let [mean, var] = &mut self.sums;
         let (mean, var) = (&mut mean[..c], &mut var[..c]);
+        let rows_of = |i: usize| &x[i * block..((i + 1) * block).min(total)];
         mean.copy_from_slice(block_sums(&mut self.partials, c, rows, |i, p| {
-            for xr in x[i * block..].chunks_exact(c).take(ROWS_PER_TASK) {
-                p.iter_mut().zip(xr).for_each(|(s, &v)| *s += v);
-            }
+            sum_rows(rows_of(i), p)
         }));
         mean.iter_mut().for_each(|m| *m /= rn);
         let m = &*mean;
         var.copy_from_slice(block_sums(&mut self.partials, c, rows, |i, p| {
-            for xr in x[i * block..].chunks_exact(c).take(ROWS_PER_TASK) {
-                for ((s, &v), &m) in p.iter_mut().zip(xr).zip(m) {
-                    let d = v - m;
-                    *s += d * d;
-                }
-            }
+            square_deviation_rows(rows_of(i), m, p)
         }));
         var.iter_mut().for_each(|v| *v /= rn);
         for (i, &v) in self.inv_std.iter_mut().zip(var.iter()) {
@@ -117,22 +114,10 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         }
         let [g, b, rm, rv] = &mut self.params;
         let (gv, bv, inv, mean) = (g.v(), b.v(), &self.inv_std[..c], &*mean);
-        let block = c * ROWS_PER_TASK;
         y.par_chunks_mut(block)
             .zip(x.par_chunks(block))
             .zip(self.xhat[..total].par_chunks_mut(block))
-            .for_each(|((yb, xb), hb)| {
-                for ((yr, xr), hr) in yb
-                    .chunks_exact_mut(c)
-                    .zip(xb.chunks_exact(c))
-                    .zip(hb.chunks_exact_mut(c))
-                {
-                    for j in 0..c {
-                        hr[j] = (xr[j] - mean[j]) * inv[j];
-                        yr[j] = gv[j] * hr[j] + bv[j];
-                    }
-                }
-            });
+            .for_each(|((yb, xb), hb)| normalize_rows((xb, mean, inv, gv, bv, hb, yb)));
         let mom = T::of(self.momentum);
         let unbias = if rows > 1 {
             T::of(rows as f64 / (rows - 1) as f64)
@@ -157,16 +142,8 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let block = c * ROWS_PER_TASK;
         let (dy, xhat) = (&dy[..total], &self.xhat[..total]);
         let both = block_sums(&mut self.partials, 2 * c, rows, |i, p| {
-            let (pd, ph) = p.split_at_mut(c);
-            let rows = dy[i * block..]
-                .chunks_exact(c)
-                .zip(xhat[i * block..].chunks_exact(c));
-            for (dr, hr) in rows.take(ROWS_PER_TASK) {
-                for j in 0..c {
-                    pd[j] += dr[j];
-                    ph[j] += dr[j] * hr[j];
-                }
-            }
+            let r = i * block..((i + 1) * block).min(total);
+            gradient_sum_rows(&dy[r.clone()], &xhat[r], p)
         });
         sum_dy.copy_from_slice(&both[..c]);
         sum_dy_xhat.copy_from_slice(&both[c..]);
@@ -174,25 +151,21 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         g.g_mut().copy_from_slice(sum_dy_xhat);
         b.g_mut().copy_from_slice(sum_dy);
         let Some(dx) = dx else { return };
+        // dx = gamma * inv_std / rows * (rows * dy - sum dy - xhat * sum dy xhat), the
+        // per-channel factor computed once (the same operations in the same order).
         let rn = T::of(rows as f64);
-        let (gamma, inv, sum_dy, sum_dy_xhat) =
-            (g.v(), &self.inv_std[..c], &*sum_dy, &*sum_dy_xhat);
-        let block = c * ROWS_PER_TASK;
+        let (gamma, inv) = (g.v(), &self.inv_std[..c]);
+        let coef = &mut self.coef[..c];
+        for j in 0..c {
+            coef[j] = gamma[j] * inv[j] / rn;
+        }
+        let (coef, sum_dy, sum_dy_xhat) = (&*coef, &*sum_dy, &*sum_dy_xhat);
         dx[..total]
             .par_chunks_mut(block)
-            .zip(dy[..total].par_chunks(block))
-            .zip(self.xhat[..total].par_chunks(block))
+            .zip(dy.par_chunks(block))
+            .zip(xhat.par_chunks(block))
             .for_each(|((xb, db), hb)| {
-                for ((xr, dr), hr) in xb
-                    .chunks_exact_mut(c)
-                    .zip(db.chunks_exact(c))
-                    .zip(hb.chunks_exact(c))
-                {
-                    for j in 0..c {
-                        xr[j] = gamma[j] * inv[j] / rn
-                            * (rn * dr[j] - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
-                    }
-                }
+                input_gradient_rows((db, hb, coef, rn, sum_dy, sum_dy_xhat, xb))
             });
     }
 }
@@ -225,14 +198,92 @@ fn block_sums<T: Real>(
     total
 }
 
-/// `f(y_row, x_row)` over the rows of `c` values, in parallel blocks.
-fn rows_par<T: Real>(y: &mut [T], x: &[T], c: usize, f: impl Fn(&mut [T], &[T]) + Sync) {
-    let block = c * ROWS_PER_TASK;
-    y.par_chunks_mut(block)
-        .zip(x.par_chunks(block))
-        .for_each(|(yb, xb)| {
-            for (yr, xr) in yb.chunks_exact_mut(c).zip(xb.chunks_exact(c)) {
-                f(yr, xr);
-            }
-        });
+// The row loops: `c` channels a row (a pixel), the per-channel vectors of length `c`. The three
+// that write a value per input value are compiled for AVX2 as well (wider vectors over the
+// channels; no fused multiply-adds, so the bits are the baseline copy's). The three that
+// accumulate into `c` sums stay baseline: their AVX2 copies measured 10 % slower (criterion,
+// 16 channels, AMD EPYC Zen 4).
+
+/// `p[j] += x[j]` over the rows of `x`.
+fn sum_rows<T: Real>(x: &[T], p: &mut [T]) {
+    let c = p.len();
+    for xr in x.chunks_exact(c) {
+        p.iter_mut().zip(xr).for_each(|(s, &v)| *s += v);
+    }
+}
+
+/// `p[j] += (x[j] - m[j])^2` over the rows of `x`.
+fn square_deviation_rows<T: Real>(x: &[T], m: &[T], p: &mut [T]) {
+    let c = p.len();
+    let m = &m[..c];
+    for xr in x.chunks_exact(c) {
+        for ((s, &v), &m) in p.iter_mut().zip(xr).zip(m) {
+            let d = v - m;
+            *s += d * d;
+        }
+    }
+}
+
+simd_kernel! {
+/// `xhat = (x - mean) * inv`, `y = gamma * xhat + beta`, row by row.
+fn normalize_rows<T: Real>(
+    (x, mean, inv, gamma, beta, xhat, y): (&[T], &[T], &[T], &[T], &[T], &mut [T], &mut [T])
+) {
+    let c = mean.len();
+    let (inv, gamma, beta) = (&inv[..c], &gamma[..c], &beta[..c]);
+    for ((yr, xr), hr) in y
+        .chunks_exact_mut(c)
+        .zip(x.chunks_exact(c))
+        .zip(xhat.chunks_exact_mut(c))
+    {
+        for j in 0..c {
+            hr[j] = (xr[j] - mean[j]) * inv[j];
+            yr[j] = gamma[j] * hr[j] + beta[j];
+        }
+    }
+}
+}
+
+simd_kernel! {
+/// Eval mode: `y = x * scale + shift`, row by row.
+fn affine_rows<T: Real>((x, scale, shift, y): (&[T], &[T], &[T], &mut [T])) {
+    let c = scale.len();
+    let shift = &shift[..c];
+    for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+        for j in 0..c {
+            yr[j] = xr[j] * scale[j] + shift[j];
+        }
+    }
+}
+}
+
+/// `p = [sum dy, sum dy * xhat]` (`c` values each) accumulated over the rows.
+fn gradient_sum_rows<T: Real>(dy: &[T], xhat: &[T], p: &mut [T]) {
+    let c = p.len() / 2;
+    let (pd, ph) = p.split_at_mut(c);
+    for (dr, hr) in dy.chunks_exact(c).zip(xhat.chunks_exact(c)) {
+        for j in 0..c {
+            pd[j] += dr[j];
+            ph[j] += dr[j] * hr[j];
+        }
+    }
+}
+
+simd_kernel! {
+/// `dx = coef * (rows * dy - sum_dy - xhat * sum_dy_xhat)`, row by row.
+fn input_gradient_rows<T: Real>(
+    (dy, xhat, coef, rn, sum_dy, sum_dy_xhat, dx): (&[T], &[T], &[T], T, &[T], &[T], &mut [T])
+) {
+    let c = coef.len();
+    let (sum_dy, sum_dy_xhat) = (&sum_dy[..c], &sum_dy_xhat[..c]);
+    for ((xr, dr), hr) in dx
+        .chunks_exact_mut(c)
+        .zip(dy.chunks_exact(c))
+        .zip(xhat.chunks_exact(c))
+    {
+        for j in 0..c {
+            xr[j] = coef[j] * (rn * dr[j] - sum_dy[j] - hr[j] * sum_dy_xhat[j]);
+        }
+    }
+}
 }

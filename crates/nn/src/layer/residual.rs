@@ -13,6 +13,7 @@
 
 use super::{Dims, Layer, Mode};
 use crate::linalg::ELEM_CHUNK;
+use crate::simd::simd_kernel;
 use crate::Real;
 use rayon::prelude::*;
 
@@ -200,18 +201,28 @@ fn chain_backward<T: Real>(
 fn add_into<T: Real>(y: &mut [T], a: &[T], b: &[T]) {
     y.par_chunks_mut(ELEM_CHUNK)
         .zip(a.par_chunks(ELEM_CHUNK).zip(b.par_chunks(ELEM_CHUNK)))
-        .for_each(|(y, (a, b))| {
-            for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
-                *y = *a + *b;
-            }
-        });
+        .for_each(|(y, (a, b))| sum_chunk((y, a, b)));
+}
+
+simd_kernel! {
+fn sum_chunk<T: Real>((y, a, b): (&mut [T], &[T], &[T])) {
+    for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
+        *y = *a + *b;
+    }
+}
+}
+
+simd_kernel! {
+fn add_chunk<T: Real>((d, g): (&mut [T], &[T])) {
+    d.iter_mut().zip(g).for_each(|(d, g)| *d += *g);
+}
 }
 
 /// `d[i] += g[i]`.
 fn add_assign<T: Real>(d: &mut [T], g: &[T]) {
     d.par_chunks_mut(ELEM_CHUNK)
         .zip(g.par_chunks(ELEM_CHUNK))
-        .for_each(|(d, g)| d.iter_mut().zip(g).for_each(|(d, g)| *d += *g));
+        .for_each(|(d, g)| add_chunk((d, g)));
 }
 
 /// The `pad` shortcut's kept pixels: `(output offset, input offset)` of each pixel's

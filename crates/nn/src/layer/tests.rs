@@ -812,3 +812,101 @@ fn residual_sums_branch_and_shortcut() {
     )
     .is_err());
 }
+
+/// Batch-norm in f32 (the AVX2 copies of its row loops on CPUs that have AVX2) gives the same
+/// bits as plain per-value loops over the same blocks of rows, in train and eval mode, forward
+/// and backward, for channel counts that fill whole vectors and ones that do not.
+#[test]
+fn batch_norm_row_kernels_match_plain_loops_bit_for_bit() {
+    const BLOCK_ROWS: usize = 512;
+    let mut rng = Pcg64Mcg::seed_from_u64(90);
+    for &(c, h, w, n) in &[(3, 5, 7, 2), (16, 14, 14, 3), (20, 9, 9, 8), (64, 8, 8, 9)] {
+        let d = Dims { c, h, w };
+        let total = n * d.len();
+        let rows = total / c;
+        let mut r32 =
+            |len: usize| -> Vec<f32> { (0..len).map(|_| rng.gen_range(-2.0..2.0f32)).collect() };
+        let (x, dy) = (r32(total), r32(total));
+        let (gamma, beta) = (r32(c), r32(c));
+        let mut bn = BatchNorm::<f32>::new(d, 1e-5, 0.1, [1.0, 1.0], [1.0, 1.0]);
+        bn.params_mut()[0]
+            .value
+            .as_slice_mut()
+            .unwrap()
+            .copy_from_slice(&gamma);
+        bn.params_mut()[1]
+            .value
+            .as_slice_mut()
+            .unwrap()
+            .copy_from_slice(&beta);
+        let mut y = vec![0.0f32; total];
+        bn.forward(n, &x, &mut y, Mode::Train { seed: 1 });
+        let mut dx = vec![0.0f32; total];
+        bn.backward(n, &x, &y, &dy, Some(&mut dx));
+        let (dgamma, dbeta) = (bn.params()[0].grad.clone(), bn.params()[1].grad.clone());
+        let mut y_eval = vec![0.0f32; total];
+        bn.forward(n, &x, &mut y_eval, Mode::Eval);
+        let (rm, rv) = (bn.params()[2].v().to_vec(), bn.params()[3].v().to_vec());
+
+        // Per-channel sums over blocks of rows, then over the blocks in order.
+        let block_sum = |f: &dyn Fn(usize, usize) -> f32| -> Vec<f32> {
+            let mut total = vec![0.0f32; c];
+            for b in 0..rows.div_ceil(BLOCK_ROWS) {
+                let mut p = vec![0.0f32; c];
+                for r in b * BLOCK_ROWS..((b + 1) * BLOCK_ROWS).min(rows) {
+                    for (j, p) in p.iter_mut().enumerate() {
+                        *p += f(r, j);
+                    }
+                }
+                if b == 0 {
+                    total = p;
+                } else {
+                    total.iter_mut().zip(&p).for_each(|(t, p)| *t += *p);
+                }
+            }
+            total
+        };
+        let rn = rows as f32;
+        let mean: Vec<f32> = block_sum(&|r, j| x[r * c + j])
+            .iter()
+            .map(|s| s / rn)
+            .collect();
+        let var: Vec<f32> = block_sum(&|r, j| {
+            let d = x[r * c + j] - mean[j];
+            d * d
+        })
+        .iter()
+        .map(|s| s / rn)
+        .collect();
+        let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + 1e-5f32).sqrt()).collect();
+        let xhat = |i: usize| (x[i] - mean[i % c]) * inv[i % c];
+        let sum_dy = block_sum(&|r, j| dy[r * c + j]);
+        let sum_dy_xhat = block_sum(&|r, j| dy[r * c + j] * xhat(r * c + j));
+        let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for i in 0..total {
+            let j = i % c;
+            let want_y = gamma[j] * xhat(i) + beta[j];
+            let want_dx =
+                gamma[j] * inv[j] / rn * (rn * dy[i] - sum_dy[j] - xhat(i) * sum_dy_xhat[j]);
+            let scale = gamma[j] / (rv[j] + 1e-5f32).sqrt();
+            let want_eval = x[i] * scale + (beta[j] - rm[j] * scale);
+            assert_eq!(y[i].to_bits(), want_y.to_bits(), "c={c} train y[{i}]");
+            assert_eq!(dx[i].to_bits(), want_dx.to_bits(), "c={c} dx[{i}]");
+            assert_eq!(
+                y_eval[i].to_bits(),
+                want_eval.to_bits(),
+                "c={c} eval y[{i}]"
+            );
+        }
+        assert_eq!(
+            bits(dgamma.as_slice().unwrap()),
+            bits(&sum_dy_xhat),
+            "c={c} dgamma"
+        );
+        assert_eq!(
+            bits(dbeta.as_slice().unwrap()),
+            bits(&sum_dy),
+            "c={c} dbeta"
+        );
+    }
+}
