@@ -73,6 +73,7 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let eps = T::of(self.eps);
         let x = &x[..total];
         let y = &mut y[..total];
+        let block = c * ROWS_PER_TASK;
         if mode == Mode::Eval {
             // y = x * scale + shift with scale = gamma / sqrt(var + eps) and
             // shift = beta - mean * scale, per channel.
@@ -84,7 +85,6 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
                 shift[j] = b[j] - rm[j] * scale[j];
             }
             let (scale, shift) = (&scale[..c], &shift[..c]);
-            let block = c * ROWS_PER_TASK;
             y.par_chunks_mut(block)
                 .zip(x.par_chunks(block))
                 .for_each(|(yb, xb)| affine_rows((xb, scale, shift, yb)));
@@ -92,18 +92,16 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         }
         // Sums over fixed blocks of rows, in parallel, then over the blocks in order: the
         // partition depends on the shape only, so every thread count gives the same bits.
-        let block = c * ROWS_PER_TASK;
         let rn = T::of(rows as f64);
         let [mean, var] = &mut self.sums;
         let (mean, var) = (&mut mean[..c], &mut var[..c]);
-        let rows_of = |i: usize| &x[i * block..((i + 1) * block).min(total)];
-        mean.copy_from_slice(block_sums(&mut self.partials, c, rows, |i, p| {
-            sum_rows(rows_of(i), p)
+        mean.copy_from_slice(block_sums(&mut self.partials, c, c, total, |r, p| {
+            sum_rows(&x[r], p)
         }));
         mean.iter_mut().for_each(|m| *m /= rn);
         let m = &*mean;
-        var.copy_from_slice(block_sums(&mut self.partials, c, rows, |i, p| {
-            square_deviation_rows(rows_of(i), m, p)
+        var.copy_from_slice(block_sums(&mut self.partials, c, c, total, |r, p| {
+            square_deviation_rows(&x[r], m, p)
         }));
         var.iter_mut().for_each(|v| *v /= rn);
         for (i, &v) in self.inv_std.iter_mut().zip(var.iter()) {
@@ -141,8 +139,7 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         // sum dy * xhat]` per block, then over the blocks in order.
         let block = c * ROWS_PER_TASK;
         let (dy, xhat) = (&dy[..total], &self.xhat[..total]);
-        let both = block_sums(&mut self.partials, 2 * c, rows, |i, p| {
-            let r = i * block..((i + 1) * block).min(total);
+        let both = block_sums(&mut self.partials, 2 * c, c, total, |r, p| {
             gradient_sum_rows(&dy[r.clone()], &xhat[r], p)
         });
         sum_dy.copy_from_slice(&both[..c]);
@@ -173,23 +170,26 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
 /// Pixels (rows of `c` channels) per parallel task of the element-wise passes.
 const ROWS_PER_TASK: usize = 512;
 
-/// Sums of `width` values over the blocks of [`ROWS_PER_TASK`] of `rows` rows:
-/// `add(i, partial)` accumulates block `i` into its own zeroed slot of `parts` (grown to fit),
-/// in parallel; the slots are then added in block order into the first, which is returned.
+/// Sums of `width` values over the blocks of [`ROWS_PER_TASK`] rows of `c` values (`len`
+/// values in all): `add(values, partial)` accumulates the block at `values` (a range of the
+/// input) into its own zeroed slot of `parts` (grown to fit), in parallel; the slots are then
+/// added in block order into the first, which is returned.
 fn block_sums<T: Real>(
     parts: &mut Vec<T>,
     width: usize,
-    rows: usize,
-    add: impl Fn(usize, &mut [T]) + Sync,
+    c: usize,
+    len: usize,
+    add: impl Fn(std::ops::Range<usize>, &mut [T]) + Sync,
 ) -> &[T] {
-    let blocks = rows.div_ceil(ROWS_PER_TASK).max(1);
+    let block = c * ROWS_PER_TASK;
+    let blocks = len.div_ceil(block).max(1);
     if parts.len() < blocks * width {
         parts.resize(blocks * width, T::zero());
     }
     let parts = &mut parts[..blocks * width];
     parts.par_chunks_mut(width).enumerate().for_each(|(i, p)| {
         p.fill(T::zero());
-        add(i, p);
+        add(i * block..((i + 1) * block).min(len), p);
     });
     let (total, rest) = parts.split_at_mut(width);
     for p in rest.chunks_exact(width) {

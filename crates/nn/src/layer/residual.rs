@@ -205,6 +205,7 @@ fn add_into<T: Real>(y: &mut [T], a: &[T], b: &[T]) {
 }
 
 simd_kernel! {
+/// `y[i] = a[i] + b[i]` (compiled for AVX2 as well).
 fn sum_chunk<T: Real>((y, a, b): (&mut [T], &[T], &[T])) {
     for ((y, a), b) in y.iter_mut().zip(a).zip(b) {
         *y = *a + *b;
@@ -213,6 +214,7 @@ fn sum_chunk<T: Real>((y, a, b): (&mut [T], &[T], &[T])) {
 }
 
 simd_kernel! {
+/// `d[i] += g[i]` (compiled for AVX2 as well).
 fn add_chunk<T: Real>((d, g): (&mut [T], &[T])) {
     d.iter_mut().zip(g).for_each(|(d, g)| *d += *g);
 }
@@ -280,10 +282,7 @@ impl<T: Real> Layer<T> for Residual<T> {
                     .zip(x.par_chunks(inp.len()))
                     .for_each(|(ys, xs)| {
                         for (o, i) in kept_pixels(inp, out, stride) {
-                            let yp = &mut ys[o..o + inp.c];
-                            yp.iter_mut()
-                                .zip(&xs[i..i + inp.c])
-                                .for_each(|(a, b)| *a += *b);
+                            add_chunk((&mut ys[o..o + inp.c], &xs[i..i + inp.c]));
                         }
                     });
             }
@@ -321,10 +320,7 @@ impl<T: Real> Layer<T> for Residual<T> {
                     .zip(dy.par_chunks(out.len()))
                     .for_each(|(dxs, dys)| {
                         for (o, i) in kept_pixels(inp, out, stride) {
-                            let dp = &mut dxs[i..i + inp.c];
-                            dp.iter_mut()
-                                .zip(&dys[o..o + inp.c])
-                                .for_each(|(d, g)| *d += *g);
+                            add_chunk((&mut dxs[i..i + inp.c], &dys[o..o + inp.c]));
                         }
                     });
             }

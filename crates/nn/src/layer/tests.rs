@@ -506,7 +506,6 @@ fn avg_pool_divisor_by_hand() {
 
 /// Pooling, channel by channel in plain loops (f32, channels-last): outputs and, for max
 /// pooling, the cell that won each window (the first maximum, rows then columns).
-#[allow(clippy::too_many_arguments)]
 fn plain_pool_f32(
     max: bool,
     inp: Dims,
