@@ -11,6 +11,7 @@
 //! accumulates its own partial weight gradient; the partials are summed in chunk order.
 
 use super::direct::{self, Tiles};
+use super::direct_dw::{self, DwTiles};
 use super::{Dims, Layer, Mode, Param};
 use crate::linalg::{batch_chunk, matmul, MatRef, BATCH_CHUNKS};
 use crate::simd::simd_kernel;
@@ -207,7 +208,8 @@ struct Scratch<T> {
     /// im2col rows with the bias column (`k + 1` wide).
     col: Vec<T>,
     dcol: Vec<T>,
-    /// Partial `[c_out, k + 1]` gradient: weights, then the bias in the last column.
+    /// Partial gradient of a batch chunk: `[c_out, k + 1]`, the weights then the bias in the
+    /// last column (GEMM), or `[k + 1, c_out]`, the bias in the last row (direct kernel).
     dw: Vec<T>,
     /// The zero-padded image of a direct convolution.
     xp: Vec<T>,
@@ -239,6 +241,9 @@ pub(crate) struct Conv2d<T> {
     /// otherwise.
     pub(super) tiles: Option<Tiles>,
     pub(super) ttiles: Option<Tiles>,
+    /// Direct weight gradient (see [`direct_dw`]) when the output channels allow; im2col +
+    /// GEMM otherwise.
+    pub(super) dtiles: Option<DwTiles>,
     /// The weights `[kh, kw, c_in, c_out_pad]` of the direct forward convolution followed by the
     /// bias `[c_out_pad]`, and the flipped kernel `[kh, kw, c_out, c_in_pad]` of the direct
     /// transposed one (see [`Tiles::padded`]).
@@ -279,6 +284,7 @@ impl<T: Real> Conv2d<T> {
             trows: transposed.map_or(0, |t| block_rows::<T>(t.k())),
             tiles: Tiles::choose(g.out_c),
             ttiles: transposed.and_then(|t| Tiles::choose(t.out_c)),
+            dtiles: DwTiles::choose(g.out_c),
             wt: Vec::new(),
             wtt: Vec::new(),
             transposed,
@@ -291,8 +297,10 @@ impl<T: Real> Conv2d<T> {
         let most = batch_chunk(n);
         let rows = self.rows.min(most * self.g.pixels());
         let k = self.g.k();
+        // The backward pass needs im2col rows only for the GEMM of the weight gradient.
+        let col = !backward || self.dtiles.is_none();
         for s in &mut self.scratch {
-            if s.col.len() < rows * (k + 1) {
+            if col && s.col.len() < rows * (k + 1) {
                 s.col.resize(rows * (k + 1), T::zero());
             }
             if backward {
@@ -436,7 +444,7 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         }
         let transposed = self.transposed.map(|t| (t, &self.wflip[..]));
         let (ttiles, wtt) = (self.ttiles, &self.wtt[..]);
-        let kb = k + 1;
+        let (kb, dtiles) = (k + 1, self.dtiles);
         let work = |x: &[T], dy: &[T], s: &mut Scratch<T>, mut dx: Option<&mut [T]>| {
             s.dw.fill(T::zero());
             let rows = x.len() / in_len * px;
@@ -444,14 +452,27 @@ impl<T: Real> Layer<T> for Conv2d<T> {
             if let (true, Some(dx)) = (scatter, dx.as_deref_mut()) {
                 dx.fill(T::zero());
             }
-            for r0 in (0..rows).step_by(block) {
-                let m = (rows - r0).min(block);
-                ConvGeom::im2col((&g, x, r0, &mut s.col[..m * kb], kb));
-                let dys = MatRef::rows(&dy[r0 * oc..], m, oc);
-                matmul(&mut s.dw, kb, dys.t(), MatRef::rows(&s.col, m, kb), true);
-                if let (true, Some(dx)) = (scatter, dx.as_deref_mut()) {
-                    matmul(&mut s.dcol[..m * k], k, dys, wmat, false);
-                    ConvGeom::col2im_add((&g, r0, &s.dcol[..m * k], dx));
+            if let Some(dt) = dtiles {
+                // dW (and db) image by image, directly.
+                let (dwt, db) = s.dw.split_at_mut(k * oc);
+                for (x, dy) in x.chunks_exact(in_len).zip(dy.chunks_exact(out_len)) {
+                    let wp = direct_dw::pad_with_slack(&g, x, &mut s.xp);
+                    direct_dw::add_weight_grad(dt, &g, &s.xp, wp, dy, dwt);
+                    direct_dw::add_bias_grad(dy, db);
+                }
+            }
+            if dtiles.is_none() || scatter {
+                for r0 in (0..rows).step_by(block) {
+                    let m = (rows - r0).min(block);
+                    let dys = MatRef::rows(&dy[r0 * oc..], m, oc);
+                    if dtiles.is_none() {
+                        ConvGeom::im2col((&g, x, r0, &mut s.col[..m * kb], kb));
+                        matmul(&mut s.dw, kb, dys.t(), MatRef::rows(&s.col, m, kb), true);
+                    }
+                    if let (true, Some(dx)) = (scatter, dx.as_deref_mut()) {
+                        matmul(&mut s.dcol[..m * k], k, dys, wmat, false);
+                        ConvGeom::col2im_add((&g, r0, &s.dcol[..m * k], dx));
+                    }
                 }
             }
             if let (Some(dx), Some((t, _)), Some(tiles)) = (dx.as_deref_mut(), &transposed, ttiles)
@@ -502,9 +523,19 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         }
         let [w, b] = &mut self.params;
         let (dw, db) = (w.g_mut(), b.g_mut());
-        for ((row, dwr), dbo) in total.chunks_exact(kb).zip(dw.chunks_exact_mut(k)).zip(db) {
-            dwr.copy_from_slice(&row[..k]);
-            *dbo = row[k];
+        if self.dtiles.is_some() {
+            // `[k + 1, c_out]`: transposed into `[c_out, k]`, the bias from the last row.
+            for (j, row) in total[..k * oc].chunks_exact(oc).enumerate() {
+                for (o, &v) in row.iter().enumerate() {
+                    dw[o * k + j] = v;
+                }
+            }
+            db.copy_from_slice(&total[k * oc..][..oc]);
+        } else {
+            for ((row, dwr), dbo) in total.chunks_exact(kb).zip(dw.chunks_exact_mut(k)).zip(db) {
+                dwr.copy_from_slice(&row[..k]);
+                *dbo = row[k];
+            }
         }
     }
 }

@@ -308,34 +308,73 @@ mod x86 {
     tile_kernel!(avx2: avx2_p6v2, 6, 2);
 }
 
+/// Scaffolding of the kernel tests: random images of odd sizes, and the bit-for-bit check of
+/// every vector kernel this CPU runs against its plain loop.
 #[cfg(all(test, target_arch = "x86_64"))]
-mod tests {
-    use super::*;
+pub(super) mod testing {
+    use super::ConvGeom;
     use crate::layer::Dims;
     use rand::{Rng, SeedableRng};
+
+    /// Geometries `(c, h, w, out_c, kernel, stride, pad)`.
+    pub type Case = (usize, usize, usize, usize, usize, usize, usize);
+
+    /// Calls `run(g, values)` for each case, `values(n)` giving `n` random values in [-1, 1);
+    /// `run` returns the number of vector kernels it compared.
+    pub fn each_case(
+        seed: u64,
+        cases: &[Case],
+        mut run: impl FnMut(&ConvGeom, &mut dyn FnMut(usize) -> Vec<f32>) -> usize,
+    ) {
+        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(seed);
+        let mut ran = 0;
+        for &(c, h, w, oc, k, s, p) in cases {
+            let g = ConvGeom::new(Dims { c, h, w }, oc, k, s, p).unwrap();
+            let mut values =
+                |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+            ran += run(&g, &mut values);
+        }
+        if ran == 0 {
+            eprintln!("no vector kernel runs on this CPU; only the plain loop is tested");
+        }
+    }
+
+    /// Panics unless `fast` and `plain` hold the same bits.
+    pub fn assert_same_bits(fast: &[f32], plain: &[f32], what: &dyn std::fmt::Debug) {
+        assert!(
+            fast.iter()
+                .zip(plain)
+                .all(|(a, b)| a.to_bits() == b.to_bits()),
+            "{what:?}"
+        );
+    }
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::testing::{assert_same_bits, each_case};
+    use super::*;
 
     /// Each vector kernel this CPU runs gives bit for bit the plain loop's result (the same
     /// fused multiply-adds in the same order), on odd sizes, strides and short last tiles.
     #[test]
     fn vector_kernels_match_plain_loop_bit_for_bit() {
-        let mut rng = rand_pcg::Pcg64Mcg::seed_from_u64(5);
-        let mut ran = 0;
-        for &(c, h, w, oc, k, s, p) in &[
+        let cases = [
             (3, 9, 7, 32, 5, 1, 2),
             (32, 8, 8, 64, 5, 1, 2),
             (5, 7, 9, 16, 3, 2, 1),
             (17, 5, 3, 48, 1, 1, 0),
             (1, 8, 8, 20, 5, 1, 0),
             (20, 6, 7, 50, 3, 1, 1),
-        ] {
-            let g = ConvGeom::new(Dims { c, h, w }, oc, k, s, p).unwrap();
-            let mut vals =
-                |n: usize| -> Vec<f32> { (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect() };
+        ];
+        each_case(5, &cases, |g, vals| {
+            let (c, k, oc) = (g.inp.c, g.kernel, g.out_c);
             // Weights and bias with room for every tile shape's padding.
             let ocp = oc.next_multiple_of(32);
-            let (x, wt, b) = (vals(h * w * c), vals(k * k * c * ocp), vals(ocp));
+            let (x, wt, b) = (vals(g.inp.len()), vals(k * k * c * ocp), vals(ocp));
             let mut xp = Vec::new();
-            let wp = pad_image(&g, &x, &mut xp);
+            let wp = pad_image(g, &x, &mut xp);
+            let mut ran = 0;
             for tiles in [Tiles::P12C32, Tiles::P12C16, Tiles::P8C16, Tiles::P6C16] {
                 let Some(kernel) = f32_kernel(tiles) else {
                     continue;
@@ -350,22 +389,15 @@ mod tests {
                 for bias in [Some(&b[..]), None] {
                     let mut fast = vec![f32::NAN; g.oh * g.ow * oc];
                     let mut plain = fast.clone();
+                    check(g, &xp, wp, &wt, bias, &fast, tiles.channels());
                     // SAFETY: the CPU runs `kernel`; `check` passes.
-                    check(&g, &xp, wp, &wt, bias, &fast, tiles.channels());
-                    unsafe { kernel(&g, &xp, wp, &wt, bias, &mut fast) };
-                    generic(&g, &xp, wp, &wt, bias, &mut plain, tiles.channels());
-                    assert!(
-                        fast.iter()
-                            .zip(&plain)
-                            .all(|(a, b)| a.to_bits() == b.to_bits()),
-                        "{tiles:?} on {g:?}"
-                    );
+                    unsafe { kernel(g, &xp, wp, &wt, bias, &mut fast) };
+                    generic(g, &xp, wp, &wt, bias, &mut plain, tiles.channels());
+                    assert_same_bits(&fast, &plain, &(tiles, g));
                     ran += 1;
                 }
             }
-        }
-        if ran == 0 {
-            eprintln!("no vector kernel runs on this CPU; only the plain loop is tested");
-        }
+            ran
+        });
     }
 }

@@ -8,6 +8,7 @@ mod batch_norm;
 pub(crate) mod conv2d;
 mod dense;
 mod direct;
+mod direct_dw;
 mod dropout;
 mod flatten;
 mod global_pool;

@@ -3,6 +3,7 @@
 
 use super::conv2d::ConvGeom;
 use super::direct::Tiles;
+use super::direct_dw::DwTiles;
 use super::pool::pool_out;
 use super::*;
 use crate::init::InitSpec;
@@ -116,7 +117,7 @@ fn conv(
     let b = param("bias", &[out_c], &mut rng);
     // im2col + GEMM on every CPU; the direct-convolution tests opt in.
     let mut l = Conv2d::new(g, w, b);
-    (l.tiles, l.ttiles) = (None, None);
+    (l.tiles, l.ttiles, l.dtiles) = (None, None, None);
     l
 }
 
@@ -179,9 +180,9 @@ fn conv_gradients_transposed_path() {
     }
 }
 
-/// Output channels in blocks of 16 or 32: the forward pass (and, with 16+ input channels, the
-/// input gradient) goes through the direct convolution. Forced here so that its plain loop,
-/// which `f64` always takes, is checked on every CPU.
+/// Output channels in blocks of 16 or 32: the forward pass, the weight gradient (and, with 16+
+/// input channels, the input gradient) go through the direct kernels. Forced here so that
+/// their plain loops, which `f64` always takes, are checked on every CPU.
 #[test]
 fn conv_gradients_direct_path() {
     for (i, &(c, h, w, oc, k, s, p, tiles)) in [
@@ -196,11 +197,16 @@ fn conv_gradients_direct_path() {
     {
         let inp = Dims { c, h, w };
         let mut l = conv(inp, oc, k, s, p, 30 + i as u64);
-        l.tiles = Some(tiles);
+        (l.tiles, l.dtiles) = (Some(tiles), Some(DwTiles::J6C16));
         if l.transposed.is_some() {
             l.ttiles = Some(Tiles::P6C16);
         }
         gradcheck(&mut l, inp, 5, 40 + i as u64);
+        // Strides above 1: the direct weight gradient beside col2im in blocks of 7 rows.
+        if l.transposed.is_none() {
+            l.rows = 7;
+            gradcheck(&mut l, inp, 5, 50 + i as u64);
+        }
     }
 }
 
@@ -651,6 +657,7 @@ fn conv_one_vs_two_threads_bit_identical() {
                 Param::new("bias", ndarray::ArrayD::zeros(vec![8]), 1.0, 1.0),
             );
             (l32.tiles, l32.ttiles) = (direct, direct);
+            l32.dtiles = direct.map(|_| DwTiles::J12C8);
             let mut y = vec![0.0f32; n * l32.out_dims().len()];
             l32.forward(n, &x, &mut y, Mode::Eval);
             let dy: Vec<f32> = rand_vec(y.len(), &mut rng)
