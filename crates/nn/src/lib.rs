@@ -48,7 +48,7 @@ pub mod spec;
 pub use error::NnError;
 pub use footprint::{footprint, Footprint};
 pub use init::{InitSpec, VarianceNorm};
-pub use layer::{Dims, Layer, Mode, Param, Residual, Shortcut, Sublayers};
+pub use layer::{Dims, Epilogue, Layer, Mode, Param, Residual, Shortcut, Sublayers};
 pub use loss::BatchStats;
 pub use model::{Net, Network};
 pub use optim::{Optimizer, OptimizerSpec, SgdConvention};

@@ -271,10 +271,8 @@ impl<T: Real> Net<T> {
         }
         self.reserve(n, mode != Mode::Eval);
         self.load_input(x);
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            let (a, b) = self.acts.split_at_mut(i + 1);
-            layer.forward(n, &a[i], &mut b[0], mode);
-        }
+        let (x, outs) = self.acts.split_at_mut(1);
+        crate::layer::forward_chain(&mut self.layers, |l| &mut **l, outs, n, &x[0], mode);
         n
     }
 

@@ -29,6 +29,9 @@ impl Activation {
 }
 
 impl<T: Real> Layer<T> for Activation {
+    fn is_relu(&self) -> bool {
+        self.kind == ActivationKind::Relu
+    }
     fn kind(&self) -> &'static str {
         match self.kind {
             ActivationKind::Relu => "relu",

@@ -53,7 +53,26 @@ impl<T: Real> BatchNorm<T> {
     }
 }
 
+impl<T: Real> BatchNorm<T> {
+    /// Eval mode's `y = x * scale + shift`: `scale = gamma / sqrt(var + eps)` and
+    /// `shift = beta - mean * scale` per channel, from the running statistics.
+    fn scale_shift(&mut self) -> (&[T], &[T]) {
+        let (c, eps) = (self.dims.c, T::of(self.eps));
+        let [g, b, rm, rv] = &self.params;
+        let (g, b, rm, rv) = (g.v(), b.v(), rm.v(), rv.v());
+        let [scale, shift] = &mut self.sums;
+        for j in 0..c {
+            scale[j] = g[j] / (rv[j] + eps).sqrt();
+            shift[j] = b[j] - rm[j] * scale[j];
+        }
+        (&scale[..c], &shift[..c])
+    }
+}
+
 impl<T: Real> Layer<T> for BatchNorm<T> {
+    fn eval_affine(&mut self) -> Option<(&[T], &[T])> {
+        Some(self.scale_shift())
+    }
     fn kind(&self) -> &'static str {
         "batch_norm"
     }
@@ -75,16 +94,7 @@ impl<T: Real> Layer<T> for BatchNorm<T> {
         let y = &mut y[..total];
         let block = c * ROWS_PER_TASK;
         if mode == Mode::Eval {
-            // y = x * scale + shift with scale = gamma / sqrt(var + eps) and
-            // shift = beta - mean * scale, per channel.
-            let [g, b, rm, rv] = &self.params;
-            let (g, b, rm, rv) = (g.v(), b.v(), rm.v(), rv.v());
-            let [scale, shift] = &mut self.sums;
-            for j in 0..c {
-                scale[j] = g[j] / (rv[j] + eps).sqrt();
-                shift[j] = b[j] - rm[j] * scale[j];
-            }
-            let (scale, shift) = (&scale[..c], &shift[..c]);
+            let (scale, shift) = self.scale_shift();
             y.par_chunks_mut(block)
                 .zip(x.par_chunks(block))
                 .for_each(|(yb, xb)| affine_rows((xb, scale, shift, yb)));

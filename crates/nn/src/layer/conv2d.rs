@@ -12,7 +12,7 @@
 
 use super::direct::{self, Tiles};
 use super::direct_dw::{self, DwTiles};
-use super::{Dims, Layer, Mode, Param};
+use super::{Dims, Epilogue, Layer, Mode, Param};
 use crate::linalg::{batch_chunk, matmul, MatRef, BATCH_CHUNKS};
 use crate::simd::simd_kernel;
 use crate::Real;
@@ -319,6 +319,75 @@ impl<T: Real> Conv2d<T> {
             }
         }
     }
+
+    /// The forward pass with `epi` applied to the outputs (only the direct convolution takes
+    /// one that does something).
+    fn forward_with(&mut self, n: usize, x: &[T], y: &mut [T], epi: Epilogue<'_, T>) {
+        let g = self.g;
+        let (in_len, k, px) = (g.inp.len(), g.k(), g.pixels());
+        let out_len = px * g.out_c;
+        let chunk = batch_chunk(n);
+        let ys = y[..n * out_len].par_chunks_mut(chunk * out_len);
+        let xs = x[..n * in_len].par_chunks(chunk * in_len);
+        if self.tiles.is_none() {
+            self.ensure_scratch(n, false);
+        }
+        let (w, b) = (self.params[0].v(), self.params[1].v());
+        if let Some(tiles) = self.tiles {
+            // wt[kk][c][o] = w[o][kk][c], rows padded with zeros to `ocp`; after them the bias
+            // and the epilogue's scale and shift, each padded to `ocp`.
+            let ocp = tiles.padded(g.out_c);
+            self.wt.resize(k * ocp + 3 * ocp, T::zero());
+            for (o, wo) in w.chunks_exact(k).enumerate() {
+                for (j, &v) in wo.iter().enumerate() {
+                    self.wt[j * ocp + o] = v;
+                }
+            }
+            let (wt, tail) = self.wt.split_at_mut(k * ocp);
+            let (bias, affine) = tail.split_at_mut(ocp);
+            bias[..g.out_c].copy_from_slice(b);
+            let affine = epi.affine.map(|(scale, shift)| {
+                let (a, b) = affine.split_at_mut(ocp);
+                a[..g.out_c].copy_from_slice(scale);
+                b[..g.out_c].copy_from_slice(shift);
+                (&*a, &*b)
+            });
+            let epi = Epilogue { affine, ..epi };
+            let (wt, bias) = (&*wt, &*bias);
+            ys.zip(xs)
+                .zip(self.scratch.par_iter_mut())
+                .for_each(|((y, x), s)| {
+                    for (y, x) in y.chunks_exact_mut(out_len).zip(x.chunks_exact(in_len)) {
+                        let wp = direct::pad_image(&g, x, &mut s.xp);
+                        direct::conv_image(tiles, &g, &s.xp, wp, wt, Some(bias), epi, y);
+                    }
+                });
+            return;
+        }
+        assert!(
+            epi.affine.is_none() && !epi.relu,
+            "only the direct convolution fuses an epilogue"
+        );
+        let block = self.rows;
+        let kb = k + 1;
+        self.wb.resize(g.out_c * kb, T::zero());
+        for ((row, wr), &bo) in self.wb.chunks_exact_mut(kb).zip(w.chunks_exact(k)).zip(b) {
+            row[..k].copy_from_slice(wr);
+            row[k] = bo;
+        }
+        let wb = MatRef::rows(&self.wb, g.out_c, kb).t();
+        ys.zip(xs)
+            .zip(self.scratch.par_iter_mut())
+            .for_each(|((y, x), s)| {
+                let rows = x.len() / in_len * px;
+                for r0 in (0..rows).step_by(block) {
+                    let m = (rows - r0).min(block);
+                    ConvGeom::im2col((&g, x, r0, &mut s.col[..m * kb], kb));
+                    let ys = &mut y[r0 * g.out_c..][..m * g.out_c];
+                    matmul(ys, g.out_c, MatRef::rows(&s.col, m, kb), wb, false);
+                }
+            });
+    }
 }
 
 /// im2col rows of `width` values that fill [`COL_BYTES`] (at least 16).
@@ -350,56 +419,15 @@ impl<T: Real> Layer<T> for Conv2d<T> {
         2 * (self.g.pixels() * self.g.out_c * self.g.k()) as u64
     }
     fn forward(&mut self, n: usize, x: &[T], y: &mut [T], _mode: Mode) {
-        let g = self.g;
-        let (in_len, k, px) = (g.inp.len(), g.k(), g.pixels());
-        let out_len = px * g.out_c;
-        let chunk = batch_chunk(n);
-        let ys = y[..n * out_len].par_chunks_mut(chunk * out_len);
-        let xs = x[..n * in_len].par_chunks(chunk * in_len);
+        self.forward_with(n, x, y, Epilogue::NONE);
+    }
+    /// The direct convolution applies the epilogue in its output tiles.
+    fn forward_fused(&mut self, n: usize, x: &[T], y: &mut [T], epi: Epilogue<'_, T>) -> bool {
         if self.tiles.is_none() {
-            self.ensure_scratch(n, false);
+            return false;
         }
-        let (w, b) = (self.params[0].v(), self.params[1].v());
-        if let Some(tiles) = self.tiles {
-            // wt[kk][c][o] = w[o][kk][c], rows padded with zeros to `ocp`; the bias after them.
-            let ocp = tiles.padded(g.out_c);
-            self.wt.resize(k * ocp + ocp, T::zero());
-            for (o, wo) in w.chunks_exact(k).enumerate() {
-                for (j, &v) in wo.iter().enumerate() {
-                    self.wt[j * ocp + o] = v;
-                }
-            }
-            self.wt[k * ocp..][..g.out_c].copy_from_slice(b);
-            let (wt, b) = self.wt.split_at(k * ocp);
-            ys.zip(xs)
-                .zip(self.scratch.par_iter_mut())
-                .for_each(|((y, x), s)| {
-                    for (y, x) in y.chunks_exact_mut(out_len).zip(x.chunks_exact(in_len)) {
-                        let wp = direct::pad_image(&g, x, &mut s.xp);
-                        direct::conv_image(tiles, &g, &s.xp, wp, wt, Some(b), y);
-                    }
-                });
-            return;
-        }
-        let block = self.rows;
-        let kb = k + 1;
-        self.wb.resize(g.out_c * kb, T::zero());
-        for ((row, wr), &bo) in self.wb.chunks_exact_mut(kb).zip(w.chunks_exact(k)).zip(b) {
-            row[..k].copy_from_slice(wr);
-            row[k] = bo;
-        }
-        let wb = MatRef::rows(&self.wb, g.out_c, kb).t();
-        ys.zip(xs)
-            .zip(self.scratch.par_iter_mut())
-            .for_each(|((y, x), s)| {
-                let rows = x.len() / in_len * px;
-                for r0 in (0..rows).step_by(block) {
-                    let m = (rows - r0).min(block);
-                    ConvGeom::im2col((&g, x, r0, &mut s.col[..m * kb], kb));
-                    let ys = &mut y[r0 * g.out_c..][..m * g.out_c];
-                    matmul(ys, g.out_c, MatRef::rows(&s.col, m, kb), wb, false);
-                }
-            });
+        self.forward_with(n, x, y, epi);
+        true
     }
     fn backward(&mut self, n: usize, x: &[T], _y: &[T], dy: &[T], dx: Option<&mut [T]>) {
         self.ensure_scratch(n, true);
@@ -481,7 +509,7 @@ impl<T: Real> Layer<T> for Conv2d<T> {
                 let dys = dy.chunks_exact(out_len);
                 for (dx, dy) in dx.chunks_exact_mut(in_len).zip(dys) {
                     let wp = direct::pad_image(t, dy, &mut s.xp);
-                    direct::conv_image(tiles, t, &s.xp, wp, wtt, None, dx);
+                    direct::conv_image(tiles, t, &s.xp, wp, wtt, None, Epilogue::NONE, dx);
                 }
             } else if let (Some(dx), Some((t, wflip))) = (dx, &transposed) {
                 // dX = the transposed convolution of dY, a block of input pixels at a time.

@@ -15,6 +15,7 @@
 //! result does not depend on the tile size, the thread count or the batch split.
 
 use super::conv2d::ConvGeom;
+use super::Epilogue;
 use crate::Real;
 
 /// Tile shape of a direct convolution.
@@ -89,9 +90,10 @@ pub(crate) fn pad_image<T: Real>(g: &ConvGeom, x: &[T], xp: &mut Vec<T>) -> usiz
     wp
 }
 
-/// `y = conv(x) + bias` for one image, with `x` padded by [`pad_image`] (row length `wp`
-/// pixels), `wt` the weights `[kh, kw, c_in, c_out_pad]` and `bias` `[c_out_pad]` (see
-/// [`Tiles::padded`]). `y` is `[oh * ow, c_out]`.
+/// `y = epi(conv(x) + bias)` for one image, with `x` padded by [`pad_image`] (row length `wp`
+/// pixels), `wt` the weights `[kh, kw, c_in, c_out_pad]`, `bias` and `epi`'s scale and shift
+/// `[c_out_pad]` (see [`Tiles::padded`]). `y` is `[oh * ow, c_out]`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn conv_image<T: Real>(
     tiles: Tiles,
     g: &ConvGeom,
@@ -99,9 +101,10 @@ pub(crate) fn conv_image<T: Real>(
     wp: usize,
     wt: &[T],
     bias: Option<&[T]>,
+    epi: Epilogue<'_, T>,
     y: &mut [T],
 ) {
-    check(g, xp, wp, wt, bias, y, tiles.channels());
+    check(g, xp, wp, wt, bias, epi, y, tiles.channels());
     #[cfg(target_arch = "x86_64")]
     if let Some(f) = f32_kernel(tiles) {
         if std::any::TypeId::of::<T>() == std::any::TypeId::of::<f32>() {
@@ -110,21 +113,38 @@ pub(crate) fn conv_image<T: Real>(
             unsafe {
                 let cast = |v: &[T]| std::slice::from_raw_parts(v.as_ptr().cast::<f32>(), v.len());
                 let yf = std::slice::from_raw_parts_mut(y.as_mut_ptr().cast::<f32>(), y.len());
-                f(g, cast(xp), wp, cast(wt), bias.map(cast), yf);
+                let epi = Epilogue {
+                    affine: epi.affine.map(|(a, b)| (cast(a), cast(b))),
+                    relu: epi.relu,
+                };
+                f(g, cast(xp), wp, cast(wt), bias.map(cast), epi, yf);
             }
             return;
         }
     }
-    generic(g, xp, wp, wt, bias, y, tiles.channels());
+    generic(g, xp, wp, wt, bias, epi, y, tiles.channels());
 }
 
 /// Panics unless every access of the kernels is in bounds.
-fn check<T>(g: &ConvGeom, xp: &[T], wp: usize, wt: &[T], bias: Option<&[T]>, y: &[T], cb: usize) {
+#[allow(clippy::too_many_arguments)]
+fn check<T>(
+    g: &ConvGeom,
+    xp: &[T],
+    wp: usize,
+    wt: &[T],
+    bias: Option<&[T]>,
+    epi: Epilogue<'_, T>,
+    y: &[T],
+    cb: usize,
+) {
     let (c, ks, s, oc) = (g.inp.c, g.kernel, g.stride, g.out_c.next_multiple_of(cb));
     assert!(y.len() >= g.oh * g.ow * g.out_c && wt.len() >= ks * ks * c * oc);
     assert!(g.oh > 0 && g.ow > 0 && (g.ow - 1) * s + ks <= wp);
     assert!(xp.len() >= ((g.oh - 1) * s + ks) * wp * c);
     assert!(bias.is_none_or(|b| b.len() >= oc));
+    assert!(epi
+        .affine
+        .is_none_or(|(a, b)| a.len() >= oc && b.len() >= oc));
 }
 
 /// Input offset of each pixel of the tile starting at output pixel `p0`; past the end the last
@@ -140,12 +160,14 @@ fn tile_offsets<const P: usize>(g: &ConvGeom, wp: usize, p0: usize) -> [usize; P
 
 /// The plain reference of the tile kernels (and the kernel for `f64` and CPUs without AVX2):
 /// the same sums in the same order, `cb` channels at a time.
+#[allow(clippy::too_many_arguments)]
 fn generic<T: Real>(
     g: &ConvGeom,
     xp: &[T],
     wp: usize,
     wt: &[T],
     bias: Option<&[T]>,
+    epi: Epilogue<'_, T>,
     y: &mut [T],
     cb: usize,
 ) {
@@ -173,14 +195,16 @@ fn generic<T: Real>(
                 }
             }
             let valid = cb.min(oc - co0);
-            for (i, a) in acc.chunks_exact(cb).enumerate().take(npx - p0) {
+            for (i, a) in acc.chunks_exact_mut(cb).enumerate().take(npx - p0) {
+                epi.apply(co0, &mut a[..valid]);
                 y[(p0 + i) * oc + co0..][..valid].copy_from_slice(&a[..valid]);
             }
         }
     }
 }
 
-type F32Kernel = unsafe fn(&ConvGeom, &[f32], usize, &[f32], Option<&[f32]>, &mut [f32]);
+type F32Kernel =
+    unsafe fn(&ConvGeom, &[f32], usize, &[f32], Option<&[f32]>, Epilogue<'_, f32>, &mut [f32]);
 
 /// The vector kernel for `tiles`, if this CPU runs it.
 #[cfg(target_arch = "x86_64")]
@@ -211,7 +235,10 @@ macro_rules! tile_kernel {
             _mm512_loadu_ps,
             _mm512_set1_ps,
             _mm512_fmadd_ps,
-            _mm512_storeu_ps
+            _mm512_storeu_ps,
+            _mm512_mul_ps,
+            _mm512_add_ps,
+            _mm512_max_ps
         );
     };
     (avx2: $name:ident, $p:literal, $v:literal) => {
@@ -226,11 +253,15 @@ macro_rules! tile_kernel {
             _mm256_loadu_ps,
             _mm256_set1_ps,
             _mm256_fmadd_ps,
-            _mm256_storeu_ps
+            _mm256_storeu_ps,
+            _mm256_mul_ps,
+            _mm256_add_ps,
+            _mm256_max_ps
         );
     };
     ($name:ident, $features:literal, $p:literal, $v:literal, $vec:ty, $lanes:literal,
-     $zero:ident, $load:ident, $set1:ident, $fmadd:ident, $store:ident) => {
+     $zero:ident, $load:ident, $set1:ident, $fmadd:ident, $store:ident,
+     $mul:ident, $add:ident, $max:ident) => {
         /// # Safety
         /// The CPU must have the listed features; the slices must pass `check`.
         #[target_feature(enable = $features)]
@@ -240,6 +271,7 @@ macro_rules! tile_kernel {
             wp: usize,
             wt: &[f32],
             bias: Option<&[f32]>,
+            epi: Epilogue<'_, f32>,
             y: &mut [f32],
         ) {
             const P: usize = $p;
@@ -275,6 +307,24 @@ macro_rules! tile_kernel {
                                 }
                             }
                         }
+                        if let Some((scale, shift)) = epi.affine {
+                            // As batch-norm: a multiply, then an add.
+                            for v in 0..V {
+                                let a = $load(scale.as_ptr().add(co0 + v * $lanes));
+                                let b = $load(shift.as_ptr().add(co0 + v * $lanes));
+                                for acc in &mut acc {
+                                    acc[v] = $add($mul(acc[v], a), b);
+                                }
+                            }
+                        }
+                        if epi.relu {
+                            // `max` returns its second operand, 0, for NaN and for -0: as ReLU.
+                            for acc in &mut acc {
+                                for a in acc.iter_mut() {
+                                    *a = $max(*a, $zero());
+                                }
+                            }
+                        }
                         for i in 0..P.min(npx - p0) {
                             let out = y0.add((p0 + i) * oc + co0);
                             if co0 + CB <= oc {
@@ -299,7 +349,7 @@ macro_rules! tile_kernel {
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::ConvGeom;
+    use super::{ConvGeom, Epilogue};
     use std::arch::x86_64::*;
 
     tile_kernel!(avx512: avx512_p12v2, 12, 2);
@@ -372,6 +422,7 @@ mod tests {
             // Weights and bias with room for every tile shape's padding.
             let ocp = oc.next_multiple_of(32);
             let (x, wt, b) = (vals(g.inp.len()), vals(k * k * c * ocp), vals(ocp));
+            let (scale, shift) = (vals(ocp), vals(ocp));
             let mut xp = Vec::new();
             let wp = pad_image(g, &x, &mut xp);
             let mut ran = 0;
@@ -386,14 +437,21 @@ mod tests {
                     .flat_map(|r| &r[..pad])
                     .copied()
                     .collect();
-                for bias in [Some(&b[..]), None] {
+                let epilogues = [
+                    (None, false),
+                    (None, true),
+                    (Some((&scale[..], &shift[..])), false),
+                    (Some((&scale[..], &shift[..])), true),
+                ];
+                for (bias, (affine, relu)) in [Some(&b[..]), None].into_iter().zip(epilogues) {
+                    let epi = Epilogue { affine, relu };
                     let mut fast = vec![f32::NAN; g.oh * g.ow * oc];
                     let mut plain = fast.clone();
-                    check(g, &xp, wp, &wt, bias, &fast, tiles.channels());
+                    check(g, &xp, wp, &wt, bias, epi, &fast, tiles.channels());
                     // SAFETY: the CPU runs `kernel`; `check` passes.
-                    unsafe { kernel(g, &xp, wp, &wt, bias, &mut fast) };
-                    generic(g, &xp, wp, &wt, bias, &mut plain, tiles.channels());
-                    assert_same_bits(&fast, &plain, &(tiles, g));
+                    unsafe { kernel(g, &xp, wp, &wt, bias, epi, &mut fast) };
+                    generic(g, &xp, wp, &wt, bias, epi, &mut plain, tiles.channels());
+                    assert_same_bits(&fast, &plain, &(tiles, g, affine.is_some(), relu));
                     ran += 1;
                 }
             }

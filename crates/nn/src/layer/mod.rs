@@ -160,6 +160,114 @@ pub trait Layer<T: Real>: Send + Sync {
     /// Given `dy = dL/dy`, writes the parameter gradients and, when `dx` is given, `dL/dx`.
     /// `x` and `y` are the values of the preceding `forward` in train mode.
     fn backward(&mut self, n: usize, x: &[T], y: &[T], dy: &[T], dx: Option<&mut [T]>);
+    /// Eval mode: the per-channel `(scale, shift)` of the `y = x * scale + shift` this layer
+    /// computes (batch-norm), for the layer before it to apply to its output.
+    fn eval_affine(&mut self) -> Option<(&[T], &[T])> {
+        None
+    }
+    /// True for a ReLU (`y = x` if `x > 0`, else 0), for the layer before it to apply.
+    fn is_relu(&self) -> bool {
+        false
+    }
+    /// Eval-mode [`Layer::forward`] with `epilogue` applied to every output value before it is
+    /// stored, giving the same bits as the unfused layers; returns false (having written
+    /// nothing) if this layer does not fuse it.
+    fn forward_fused(&mut self, n: usize, x: &[T], y: &mut [T], epilogue: Epilogue<'_, T>) -> bool {
+        let _ = (n, x, y, epilogue);
+        false
+    }
+}
+
+/// What a layer may apply to its own outputs in eval mode: the batch-norm after it
+/// (`v * scale + shift` per channel), then the ReLU after that.
+#[derive(Clone, Copy)]
+pub struct Epilogue<'a, T> {
+    /// Per-channel `(scale, shift)`: `v * scale + shift` (a multiply, then an add).
+    pub affine: Option<(&'a [T], &'a [T])>,
+    /// Then `v` if `v > 0`, else 0.
+    pub relu: bool,
+}
+
+impl<T: Real> Epilogue<'_, T> {
+    /// Nothing to apply.
+    pub const NONE: Self = Epilogue {
+        affine: None,
+        relu: false,
+    };
+
+    /// Applies it to the values of channels `c0..` in `v`, one after another, as the
+    /// batch-norm and ReLU layers would.
+    pub fn apply(&self, c0: usize, v: &mut [T]) {
+        if let Some((scale, shift)) = self.affine {
+            let (scale, shift) = (&scale[c0..][..v.len()], &shift[c0..][..v.len()]);
+            for ((v, &a), &b) in v.iter_mut().zip(scale).zip(shift) {
+                *v = *v * a + b;
+            }
+        }
+        if self.relu {
+            v.iter_mut()
+                .for_each(|v| *v = if *v > T::zero() { *v } else { T::zero() });
+        }
+    }
+}
+
+/// Forward through a chain of layers from `x`, layer `k` writing `outs[k]` (`layer(&mut
+/// item)` gives the layer of an item). In eval mode a layer followed by a batch-norm and/or a
+/// ReLU that it can fuse (see [`Layer::forward_fused`]) writes their output directly; the
+/// outputs of the layers it took over are then left as they were.
+pub(crate) fn forward_chain<T: Real, L>(
+    items: &mut [L],
+    layer: impl Fn(&mut L) -> &mut dyn Layer<T>,
+    outs: &mut [Vec<T>],
+    n: usize,
+    x: &[T],
+    mode: Mode,
+) {
+    let mut k = 0;
+    while k < items.len() {
+        let (before, rest) = outs.split_at_mut(k);
+        let input = if k == 0 { x } else { &before[k - 1][..] };
+        let taken = if mode == Mode::Eval {
+            fused(items, &layer, k, rest, n, input)
+        } else {
+            0
+        };
+        if taken == 0 {
+            layer(&mut items[k]).forward(n, input, &mut rest[0], mode);
+        }
+        k += taken.max(1);
+    }
+}
+
+/// Runs layer `k` with the batch-norm / ReLU after it fused, writing the last fused layer's
+/// output in `outs`; returns the number of layers run (0: nothing fuses here).
+fn fused<T: Real, L>(
+    items: &mut [L],
+    layer: &impl Fn(&mut L) -> &mut dyn Layer<T>,
+    k: usize,
+    outs: &mut [Vec<T>],
+    n: usize,
+    x: &[T],
+) -> usize {
+    let (head, tail) = items.split_at_mut(k + 1);
+    let first = layer(&mut head[k]);
+    let mut tail = tail.iter_mut().map(layer);
+    let Some(next) = tail.next() else {
+        return 0;
+    };
+    let (affine, relu) = if next.is_relu() {
+        (None, true)
+    } else if let Some(a) = next.eval_affine() {
+        (Some(a), tail.next().is_some_and(|l| l.is_relu()))
+    } else {
+        return 0;
+    };
+    let count = 1 + usize::from(affine.is_some()) + usize::from(relu);
+    if first.forward_fused(n, x, &mut outs[count - 1], Epilogue { affine, relu }) {
+        count
+    } else {
+        0
+    }
 }
 
 /// Calls `f` with the full name (`prefix.param`, sub-layers' as `prefix.sub.param`) of every

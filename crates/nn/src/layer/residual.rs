@@ -165,11 +165,7 @@ fn chain_forward<T: Real>(
     x: &[T],
     mode: Mode,
 ) {
-    for k in 0..layers.len() {
-        let (before, rest) = acts.split_at_mut(k);
-        let input = if k == 0 { x } else { &before[k - 1][..] };
-        layers[k].1.forward(n, input, &mut rest[0], mode);
-    }
+    super::forward_chain(layers, |l| &mut *l.1, acts, n, x, mode);
 }
 
 /// Backward through a chain whose forward started at `x` and whose last output gets `dy`;

@@ -916,3 +916,59 @@ fn batch_norm_row_kernels_match_plain_loops_bit_for_bit() {
         );
     }
 }
+
+/// In eval mode a direct convolution followed by batch-norm and/or ReLU applies them in its
+/// output tiles (its own output buffer stays unwritten), with the bits of running the layers
+/// one by one; in train mode every layer runs by itself.
+#[test]
+fn eval_fusion_matches_layer_by_layer_bit_for_bit() {
+    let inp = Dims { c: 16, h: 6, w: 5 };
+    let n = 3;
+    let mut rng = Pcg64Mcg::seed_from_u64(62);
+    let x = rand_vec(n * inp.len(), &mut rng);
+    for (with_bn, with_relu) in [(true, true), (true, false), (false, true)] {
+        let make = || -> Vec<Box<dyn Layer<f64>>> {
+            let mut c = conv(inp, 16, 3, 1, 1, 60);
+            c.tiles = Some(Tiles::P6C16);
+            let d = <Conv2d<f64> as Layer<f64>>::out_dims(&c);
+            let mut chain: Vec<Box<dyn Layer<f64>>> = vec![Box::new(c)];
+            if with_bn {
+                let mut b = bn(d, 61);
+                let mut rng = Pcg64Mcg::seed_from_u64(63);
+                for p in &mut b.params_mut()[2..] {
+                    p.value
+                        .iter_mut()
+                        .for_each(|v| *v = rng.gen_range(0.2..1.2));
+                }
+                chain.push(Box::new(b));
+            }
+            if with_relu {
+                chain.push(Box::new(Activation::new(ActivationKind::Relu, d)));
+            }
+            chain
+        };
+        let len = n * inp.len();
+        for mode in [Mode::Eval, Mode::Train { seed: 1 }] {
+            let mut fused = make();
+            let mut outs = vec![vec![0.0; len]; fused.len()];
+            forward_chain(&mut fused, |l| &mut **l, &mut outs, n, &x, mode);
+            let mut plain = make();
+            let mut want = vec![vec![0.0; len]; plain.len()];
+            for k in 0..plain.len() {
+                let (before, rest) = want.split_at_mut(k);
+                let input = if k == 0 { &x[..] } else { &before[k - 1][..] };
+                plain[k].forward(n, input, &mut rest[0], mode);
+            }
+            let last = outs.len() - 1;
+            assert!(
+                outs[last]
+                    .iter()
+                    .zip(&want[last])
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "bn {with_bn}, relu {with_relu}, {mode:?}"
+            );
+            let conv_written = outs[0].iter().any(|&v| v != 0.0);
+            assert_eq!(conv_written, mode != Mode::Eval, "{mode:?}");
+        }
+    }
+}
