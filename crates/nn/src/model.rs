@@ -18,7 +18,9 @@ pub struct Net<T: Real> {
     names: Vec<String>,
     input: Dims,
     classes: usize,
-    /// `acts[0]` is the input (channels-last), `acts[i + 1]` the output of layer `i`.
+    /// `acts[0]` is the input (channels-last), `acts[i + 1]` the output of layer `i` (in eval
+    /// mode not written for a batch-norm or ReLU fused into the layer before it; see
+    /// [`crate::layer::forward_chain`]).
     acts: Vec<Vec<T>>,
     /// `grads[i]` = gradient of the loss w.r.t. `acts[i]` (`grads[0]` unused).
     grads: Vec<Vec<T>>,

@@ -9,6 +9,10 @@
 //! a time (a block may start inside one image and end inside the next) in an im2col buffer of
 //! [`COL_BYTES`] that stays in cache (recomputed in backward rather than stored), and
 //! accumulates its own partial weight gradient; the partials are summed in chunk order.
+//!
+//! Where the channel counts allow, the direct kernels replace the products: the forward pass
+//! and the stride-1 input gradient ([`direct`]), the weight gradient ([`direct_dw`]); the
+//! chunks and their order stay the same.
 
 use super::direct::{self, Tiles};
 use super::direct_dw::{self, DwTiles};
@@ -245,7 +249,7 @@ pub(crate) struct Conv2d<T> {
     /// GEMM otherwise.
     pub(super) dtiles: Option<DwTiles>,
     /// The weights `[kh, kw, c_in, c_out_pad]` of the direct forward convolution followed by the
-    /// bias `[c_out_pad]`, and the flipped kernel `[kh, kw, c_out, c_in_pad]` of the direct
+    /// bias and an eval epilogue's scale and shift (`[c_out_pad]` each), and the flipped kernel `[kh, kw, c_out, c_in_pad]` of the direct
     /// transposed one (see [`Tiles::padded`]).
     wt: Vec<T>,
     wtt: Vec<T>,

@@ -1,7 +1,7 @@
 //! Direct weight gradient of a convolution of channels-last images: no im2col matrix, no GEMM.
 //!
 //! The gradient `dW[ky][kx][c_in][c_out]` (taps-major, output channels contiguous) sums, over
-//! the output pixels `p`, `x[p + tap] * dy[p]`. A kernel row's taps `(kx, c_in)` are contiguous
+//! the output pixels `p` (at input position `p * stride`), `x[p * stride + tap] * dy[p]`. A kernel row's taps `(kx, c_in)` are contiguous
 //! in the zero-padded input (see [`super::direct::pad_image`]), so a register tile holds `J`
 //! consecutive taps of one kernel row by `V` vectors of output channels; for every output
 //! pixel it loads `V` vectors of `dy`, broadcasts `J` input values and does `J x V` fused

@@ -161,7 +161,8 @@ pub trait Layer<T: Real>: Send + Sync {
     /// `x` and `y` are the values of the preceding `forward` in train mode.
     fn backward(&mut self, n: usize, x: &[T], y: &[T], dy: &[T], dx: Option<&mut [T]>);
     /// Eval mode: the per-channel `(scale, shift)` of the `y = x * scale + shift` this layer
-    /// computes (batch-norm), for the layer before it to apply to its output.
+    /// computes (batch-norm), for the layer before it to apply to its output; both slices
+    /// hold one value per channel of `in_dims()`.
     fn eval_affine(&mut self) -> Option<(&[T], &[T])> {
         None
     }

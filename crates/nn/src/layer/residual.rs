@@ -157,7 +157,8 @@ fn chain_out<T: Real>(inp: Dims, chain: &Sublayers<T>, what: &str) -> Result<Dim
     Ok(d)
 }
 
-/// Forward through `layers[range]` from `x`; outputs in `acts[range]`.
+/// Forward through `layers[range]` from `x`; outputs in `acts[range]` (see
+/// [`super::forward_chain`] for the ones eval mode leaves unwritten).
 fn chain_forward<T: Real>(
     layers: &mut [(String, Box<dyn Layer<T>>)],
     acts: &mut [Vec<T>],
