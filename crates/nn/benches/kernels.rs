@@ -1,13 +1,13 @@
-//! Kernel benchmarks: GEMM on the workloads' shapes, and the layers of cifar10_quick / LeNet
-//! forward and backward at batch 100 (GFLOP/s reported through criterion's throughput as
+//! Kernel benchmarks: GEMM on the workloads' shapes, and the layers of cifar10_quick / LeNet /
+//! ResNet / the MLP forward (train and eval mode) and backward at batch 100 (GFLOP/s reported through criterion's throughput as
 //! "elements" = FLOPs).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ndarray::Array4;
 use nn::bench::{GemmBench, LayerBench};
 use nn::{
-    Conv2dSpec, LayerSpec, ModelSpec, Network, Optimizer, OptimizerSpec, ParamSpec, PoolSpec,
-    Preset, SgdConvention,
+    Conv2dSpec, DenseSpec, LayerSpec, ModelSpec, Network, Optimizer, OptimizerSpec, ParamSpec,
+    PoolSpec, Preset, SgdConvention,
 };
 
 fn gemm(c: &mut Criterion) {
@@ -34,6 +34,10 @@ fn conv(out_channels: usize, kernel: usize, pad: usize) -> LayerSpec {
         pad,
         ParamSpec::default(),
     ))
+}
+
+fn dense(out: usize) -> LayerSpec {
+    LayerSpec::Dense(DenseSpec::new(out, ParamSpec::default()))
 }
 
 fn layers(c: &mut Criterion) {
@@ -72,6 +76,8 @@ fn layers(c: &mut Criterion) {
         ("avgpool_32x16x16", pool(false), [32, 16, 16]),
         ("lrn_within_32x16x16", lrn, [32, 16, 16]),
         ("relu_32x32x32", LayerSpec::Relu, [32, 32, 32]),
+        ("mlp_fc1", dense(512), [784, 1, 1]),
+        ("lenet_fc1", dense(500), [800, 1, 1]),
     ];
     for (name, spec, chw) in cases {
         let mut b = LayerBench::new(&[spec], chw, 100).unwrap();
@@ -85,6 +91,9 @@ fn layers(c: &mut Criterion) {
         }));
         g.bench_function(format!("{name}_forward"), |bench| {
             bench.iter(|| b.forward())
+        });
+        g.bench_function(format!("{name}_eval_forward"), |bench| {
+            bench.iter(|| b.eval_forward())
         });
         g.bench_function(format!("{name}_backward"), |bench| {
             bench.iter(|| b.backward())

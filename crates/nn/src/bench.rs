@@ -188,6 +188,14 @@ impl LayerBench {
         self.layers.iter().map(|l| l.flops()).sum::<u64>() * self.n as u64
     }
 
+    /// Eval-mode forward through every layer (the direct dense kernel, eval fusion aside).
+    pub fn eval_forward(&mut self) {
+        for (i, l) in self.layers.iter_mut().enumerate() {
+            let (a, b) = self.bufs.split_at_mut(i + 1);
+            l.forward(self.n, &a[i], &mut b[0], crate::layer::Mode::Eval);
+        }
+    }
+
     /// Train-mode forward through every layer.
     pub fn forward(&mut self) {
         for (i, l) in self.layers.iter_mut().enumerate() {

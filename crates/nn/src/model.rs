@@ -28,6 +28,9 @@ pub struct Net<T: Real> {
     capacity: usize,
     /// Label smoothing of the training loss (0: plain one-hot targets).
     label_smoothing: f64,
+    /// Index of the first layer with trainable parameters: backward stops there and asks it
+    /// for no input gradient (nothing before it has a gradient to receive).
+    first_trainable: usize,
 }
 
 /// The `f32` network the trainer uses.
@@ -171,6 +174,14 @@ impl<T: Real> Net<T> {
             )));
         }
         let n_bufs = layers.len() + 1;
+        let first_trainable = layers
+            .iter()
+            .position(|l| {
+                let mut any = false;
+                visit_params("", l.as_ref(), &mut |_, p| any |= p.trainable);
+                any
+            })
+            .unwrap_or(layers.len());
         Ok(Self {
             layers,
             names,
@@ -180,6 +191,7 @@ impl<T: Real> Net<T> {
             grads: vec![Vec::new(); n_bufs],
             capacity: 0,
             label_smoothing: 0.0,
+            first_trainable,
         })
     }
 
@@ -321,9 +333,14 @@ impl<T: Real> Net<T> {
             self.label_smoothing,
             Some(&mut self.grads[last][..n * self.classes]),
         );
-        for i in (0..last).rev() {
+        let first = self.first_trainable;
+        for i in (first..last).rev() {
             let (lo, hi) = self.grads.split_at_mut(i + 1);
-            let dx = if i == 0 { None } else { Some(&mut lo[i][..]) };
+            let dx = if i == first {
+                None
+            } else {
+                Some(&mut lo[i][..])
+            };
             self.layers[i].backward(n, &self.acts[i], &self.acts[i + 1], &hi[0], dx);
         }
         stats
@@ -439,7 +456,7 @@ impl<T: Real> Net<T> {
     }
 
     /// Forward FLOPs per sample of the first conv/dense layer (whose input gradient is never
-    /// computed).
+    /// computed: backward stops at the first layer with trainable parameters).
     pub fn first_layer_flops(&self) -> u64 {
         self.layers
             .iter()

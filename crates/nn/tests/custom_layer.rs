@@ -124,3 +124,52 @@ fn layers_that_do_not_chain_are_refused_naming_the_layer() {
     };
     assert!(e.to_string().contains("gets 1x7x6"), "{e}");
 }
+
+/// Counts its backward calls and the input gradients asked of it.
+struct Probe {
+    dims: Dims,
+    calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Layer<f32> for Probe {
+    fn kind(&self) -> &'static str {
+        "probe"
+    }
+    fn in_dims(&self) -> Dims {
+        self.dims
+    }
+    fn forward(&mut self, n: usize, x: &[f32], y: &mut [f32], _mode: Mode) {
+        let len = n * self.dims.len();
+        y[..len].copy_from_slice(&x[..len]);
+    }
+    fn backward(&mut self, n: usize, _x: &[f32], _y: &[f32], dy: &[f32], dx: Option<&mut [f32]>) {
+        let dx = dx.expect("a layer after a trainable one is asked for its input gradient");
+        let len = n * self.dims.len();
+        dx[..len].copy_from_slice(&dy[..len]);
+        self.calls
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn backward_stops_at_the_first_trainable_layer() {
+    use std::sync::{atomic::AtomicUsize, atomic::Ordering, Arc};
+    let (front, middle) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut layers = mlp().into_layers();
+    let dims = layers[1].1.out_dims();
+    // Before the flatten and the first dense layer: nothing there has a gradient to receive.
+    let probe = |d, calls: &Arc<AtomicUsize>| -> Box<dyn Layer<f32>> {
+        Box::new(Probe {
+            dims: d,
+            calls: calls.clone(),
+        })
+    };
+    layers.insert(2, ("middle".into(), probe(dims, &middle)));
+    let input = Dims { c: 1, h: 6, w: 6 };
+    layers.insert(0, ("front".into(), probe(input, &front)));
+    let mut net = Network::from_layers([1, 6, 6], layers).unwrap();
+    let want = train(&mut mlp(), 3);
+    assert_eq!(train(&mut net, 3), want);
+    assert_eq!(front.load(Ordering::Relaxed), 0);
+    assert_eq!(middle.load(Ordering::Relaxed), 3);
+}

@@ -55,7 +55,7 @@ impl Tiles {
     }
 
     /// Output channels per tile.
-    fn channels(self) -> usize {
+    pub fn channels(self) -> usize {
         match self {
             Tiles::P12C32 => 32,
             Tiles::P12C16 | Tiles::P8C16 | Tiles::P6C16 => 16,

@@ -158,7 +158,9 @@ pub trait Layer<T: Real>: Send + Sync {
     /// Computes `y` (`n * out_dims().len()` values) from `x`.
     fn forward(&mut self, n: usize, x: &[T], y: &mut [T], mode: Mode);
     /// Given `dy = dL/dy`, writes the parameter gradients and, when `dx` is given, `dL/dx`.
-    /// `x` and `y` are the values of the preceding `forward` in train mode.
+    /// `x` and `y` are the values of the preceding `forward` in train mode. A network does not
+    /// call it for the layers before its first layer with trainable parameters, and calls that
+    /// one with no `dx`.
     fn backward(&mut self, n: usize, x: &[T], y: &[T], dy: &[T], dx: Option<&mut [T]>);
     /// Eval mode: the per-channel `(scale, shift)` of the `y = x * scale + shift` this layer
     /// computes (batch-norm), for the layer before it to apply to its output; both slices

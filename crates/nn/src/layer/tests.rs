@@ -972,3 +972,95 @@ fn eval_fusion_matches_layer_by_layer_bit_for_bit() {
         }
     }
 }
+
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn dense_eval_direct_kernels_bit_exact_and_follow_weight_changes() {
+    // 300 outputs pad to a whole channel block; 29 samples end inside a tile and a chunk.
+    let (inp, out, n) = (37, 300, 29);
+    let mut rng = Pcg64Mcg::seed_from_u64(90);
+    let f32s = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
+    let x = f32s(rand_vec(n * inp, &mut rng));
+    let array =
+        |shape: &[usize], v: Vec<f32>| ndarray::ArrayD::from_shape_vec(shape.to_vec(), v).unwrap();
+    let w0 = f32s(rand_vec(out * inp, &mut rng));
+    let b0 = f32s(rand_vec(out, &mut rng));
+    // The kernels' sums: from the bias, one fused multiply-add per input in order.
+    let reference = |w: &[f32], b: &[f32], relu: bool| -> Vec<f32> {
+        let mut y = vec![0.0f32; n * out];
+        for i in 0..n {
+            for o in 0..out {
+                let mut acc = b[o];
+                for j in 0..inp {
+                    acc = x[i * inp + j].mul_add(w[o * inp + j], acc);
+                }
+                y[i * out + o] = if relu { acc.max(0.0) } else { acc };
+            }
+        }
+        y
+    };
+    let mut kinds = vec![None];
+    if crate::simd::has_avx2() {
+        kinds.push(Some(Tiles::P6C16));
+    }
+    if crate::simd::has_avx512() {
+        kinds.extend([Some(Tiles::P12C32), Some(Tiles::P12C16), Some(Tiles::P8C16)]);
+    }
+    use super::direct::testing::assert_same_bits;
+    for tiles in kinds {
+        for threads in [1, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut l = Dense::<f32>::new(
+                    inp,
+                    out,
+                    Param::new("weight", array(&[out, inp], w0.clone()), 1.0, 1.0),
+                    Param::new("bias", array(&[out], b0.clone()), 1.0, 1.0),
+                );
+                l.tiles = tiles;
+                let mut y = vec![0.0f32; n * out];
+                let what = format!("{tiles:?}, {threads} threads");
+                l.forward(n, &x, &mut y, Mode::Eval);
+                let (w, b) = (l.params()[0].v().to_vec(), l.params()[1].v().to_vec());
+                let want = reference(&w, &b, false);
+                if tiles.is_some() {
+                    assert_same_bits(&y, &want, &what);
+                    let relu = Epilogue {
+                        affine: None,
+                        relu: true,
+                    };
+                    assert!(l.forward_fused(n, &x, &mut y, relu));
+                    assert_same_bits(&y, &reference(&w, &b, true), &what);
+                } else {
+                    assert!(!l.forward_fused(n, &x, &mut y, Epilogue::NONE));
+                }
+                // The GEMM of training mode: the same values to rounding.
+                let mut yt = vec![0.0f32; n * out];
+                l.forward(n, &x, &mut yt, Mode::Train { seed: 0 });
+                for (a, b) in yt.iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{what}: {a} vs {b}"
+                    );
+                }
+                // New weights through `params_mut` (as an optimizer step): the next eval pass
+                // uses them.
+                for p in l.params_mut() {
+                    p.value.mapv_inplace(|v| 0.5 - v);
+                }
+                let (w, b) = (l.params()[0].v().to_vec(), l.params()[1].v().to_vec());
+                l.forward(n, &x, &mut y, Mode::Eval);
+                let want = reference(&w, &b, false);
+                for (a, b) in y.iter().zip(&want) {
+                    assert!(
+                        (a - b).abs() <= 1e-5 * (1.0 + b.abs()),
+                        "{what}: {a} vs {b}"
+                    );
+                }
+            });
+        }
+    }
+}
