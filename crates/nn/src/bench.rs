@@ -43,6 +43,115 @@ pub struct BenchResult {
     pub eval_images_per_sec: f64,
     /// Training GFLOP/s: 3 x forward FLOPs per image x training images per second.
     pub gflops: f64,
+    /// FLOPs of one training image as computed: forward, weight gradient and input gradient,
+    /// except the first conv/dense layer's input gradient, which nothing needs.
+    pub train_flops_per_image: u64,
+    /// FLOPs of one inference image (the forward pass).
+    pub eval_flops_per_image: u64,
+    /// With `--peak`: GFLOP/s of a loop of independent fused multiply-adds on registers alone,
+    /// one per thread, in the widest vectors the CPU has (AVX-512, AVX2 or scalar): what no
+    /// kernel of these FLOPs can exceed on this machine.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_gflops: Option<f64>,
+}
+
+/// FMA peak of the current rayon pool in GFLOP/s: every thread runs the same loop of
+/// independent fused multiply-adds on registers for at least `seconds`; the best of three
+/// wall-clock timings counts.
+pub fn fma_peak_gflops(seconds: f64) -> f64 {
+    let threads = rayon::current_num_threads();
+    // Calibrate: iterations for about `seconds` on one thread.
+    let mut iters = 1u64 << 16;
+    loop {
+        let t = Instant::now();
+        std::hint::black_box(fma_loop(iters));
+        if t.elapsed().as_secs_f64() >= seconds / 4.0 {
+            iters = (iters as f64 * seconds / t.elapsed().as_secs_f64()) as u64;
+            break;
+        }
+        iters *= 2;
+    }
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        let t = Instant::now();
+        rayon::broadcast(|_| std::hint::black_box(fma_loop(iters)));
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    (threads as u64 * iters * FMA_LOOP_FLOPS) as f64 / best / 1e9
+}
+
+/// Accumulators of the peak loop: more than an FMA's latency times its throughput.
+const FMA_ACCS: usize = 12;
+
+/// FLOPs of one iteration of [`fma_loop`] (2 per multiply-add, 16 lanes).
+const FMA_LOOP_FLOPS: u64 = (FMA_ACCS * 16 * 2) as u64;
+
+/// `iters` iterations of [`FMA_ACCS`] independent multiply-adds of 16 lanes: one AVX-512
+/// vector, two AVX2 vectors or 16 scalars each. Returns a sum so that nothing is elided.
+fn fma_loop(iters: u64) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if crate::simd::has_avx512() {
+            // SAFETY: the CPU has AVX-512F.
+            return unsafe { peak::avx512(iters) };
+        }
+        if crate::simd::has_avx2() {
+            // SAFETY: the CPU has AVX2 and FMA.
+            return unsafe { peak::avx2(iters) };
+        }
+    }
+    let mut acc = [[0.0f32; 16]; FMA_ACCS];
+    for _ in 0..iters {
+        for a in &mut acc {
+            for v in a.iter_mut() {
+                *v = v.mul_add(0.999_999, 1e-7);
+            }
+        }
+        std::hint::black_box(&mut acc);
+    }
+    acc.iter().flatten().sum()
+}
+
+#[cfg(target_arch = "x86_64")]
+mod peak {
+    use super::FMA_ACCS;
+    use std::arch::x86_64::*;
+
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn avx512(iters: u64) -> f32 {
+        let (a, b) = (_mm512_set1_ps(0.999_999), _mm512_set1_ps(1e-7));
+        let mut acc = [_mm512_setzero_ps(); FMA_ACCS];
+        for _ in 0..iters {
+            for v in &mut acc {
+                *v = _mm512_fmadd_ps(*v, a, b);
+            }
+        }
+        acc.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
+    }
+
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn avx2(iters: u64) -> f32 {
+        let (a, b) = (_mm256_set1_ps(0.999_999), _mm256_set1_ps(1e-7));
+        // 12 of the 16 registers, two multiply-adds (16 lanes) per accumulator and iteration.
+        let mut acc = [_mm256_setzero_ps(); FMA_ACCS];
+        for _ in 0..iters {
+            for v in &mut acc {
+                *v = _mm256_fmadd_ps(*v, a, b);
+                *v = _mm256_fmadd_ps(*v, a, b);
+            }
+        }
+        let mut total = 0.0;
+        for v in acc {
+            // SAFETY: a vector of 8 `f32` lanes has the layout of `[f32; 8]`.
+            let lanes: [f32; 8] = unsafe { std::mem::transmute(v) };
+            total += lanes.iter().sum::<f32>();
+        }
+        total
+    }
 }
 
 /// Input shape `[c, h, w]` of a workload.
@@ -137,6 +246,9 @@ pub fn run(cfg: &BenchConfig) -> Result<BenchResult, NnError> {
         train_images_per_sec: train,
         eval_images_per_sec: 1.0 / best_eval,
         gflops: 3.0 * net.flops_per_sample() as f64 * train / 1e9,
+        train_flops_per_image: 3 * net.flops_per_sample() - net.first_layer_flops(),
+        eval_flops_per_image: net.flops_per_sample(),
+        peak_gflops: None,
     })
 }
 
@@ -267,5 +379,41 @@ impl GemmBench {
             MatRef::rows(&self.b, self.k, self.n),
             false,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every lane runs `v = v * a + b` from 0: the vector loops agree with the scalar one.
+    #[test]
+    fn peak_loops_compute_every_lane() {
+        let iters = 1000;
+        // The sum over `lanes` lanes of `steps` multiply-adds each.
+        let want = |lanes: usize, steps: u64| {
+            (0..steps).fold(0.0f32, |v, _| v.mul_add(0.999_999, 1e-7)) * lanes as f32
+        };
+        let close = |got: f32, want: f32, what: &str| {
+            assert!((got - want).abs() <= 1e-4 * want, "{what}: {got} vs {want}");
+        };
+        // 16 lanes per accumulator, one multiply-add each per iteration.
+        close(fma_loop(iters), want(16 * FMA_ACCS, iters), "dispatched");
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::simd::has_avx2() {
+                // SAFETY: the CPU has AVX2 and FMA.
+                let got = unsafe { peak::avx2(iters) };
+                // 8 lanes per accumulator, two multiply-adds each per iteration.
+                close(got, want(8 * FMA_ACCS, 2 * iters), "avx2");
+            }
+            if crate::simd::has_avx512() {
+                // SAFETY: the CPU has AVX-512F.
+                let got = unsafe { peak::avx512(iters) };
+                close(got, want(16 * FMA_ACCS, iters), "avx512");
+            }
+        }
+        let peak = fma_peak_gflops(0.01);
+        assert!(peak.is_finite() && peak > 0.0, "{peak}");
     }
 }

@@ -1,7 +1,7 @@
 //! `clr bench`: training and inference throughput of a workload on synthetic data.
 
 use anyhow::Context;
-use nn::bench::{run as run_bench, BenchConfig};
+use nn::bench::{fma_peak_gflops, run as run_bench, BenchConfig};
 use nn::Preset;
 
 /// A benchmark network.
@@ -38,6 +38,10 @@ pub struct Args {
     /// Timed repeats of training and of the 10,000-image inference pass; the best counts.
     #[arg(long, default_value_t = 3)]
     pub repeats: usize,
+    /// Also measure the FMA peak of the same threads (`peak_gflops`, about 2 s): the ceiling
+    /// for `train_flops_per_image x images/s`.
+    #[arg(long)]
+    pub peak: bool,
 }
 
 /// Runs `clr bench` and prints one JSON line.
@@ -71,9 +75,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         pool = pool.num_threads(t);
     }
     let pool = pool.build().context("building the thread pool")?;
-    let result = pool
+    let mut result = pool
         .install(|| run_bench(&cfg))
         .context("running the benchmark")?;
+    if args.peak {
+        result.peak_gflops = Some(pool.install(|| fma_peak_gflops(0.5)));
+    }
     println!("{}", serde_json::to_string(&result)?);
     Ok(())
 }
