@@ -22,7 +22,8 @@ pub struct Net<T: Real> {
     /// mode not written for a batch-norm or ReLU fused into the layer before it; see
     /// [`crate::layer::forward_chain`]).
     acts: Vec<Vec<T>>,
-    /// `grads[i]` = gradient of the loss w.r.t. `acts[i]` (`grads[0]` unused).
+    /// `grads[i]` = gradient of the loss w.r.t. `acts[i]` (unused, and empty, up to
+    /// `first_trainable`).
     grads: Vec<Vec<T>>,
     /// Batch size the buffers hold.
     capacity: usize,
@@ -210,7 +211,8 @@ impl<T: Real> Net<T> {
             if self.acts[i].len() < len {
                 self.acts[i].resize(len, T::zero());
             }
-            if grads && i > 0 && self.grads[i].len() < len {
+            // No layer up to the first trainable one receives a gradient.
+            if grads && i > self.first_trainable && self.grads[i].len() < len {
                 self.grads[i].resize(len, T::zero());
             }
         }
@@ -455,14 +457,12 @@ impl<T: Real> Net<T> {
         self.layers.iter().map(|l| l.flops()).sum()
     }
 
-    /// Forward FLOPs per sample of the first conv/dense layer (whose input gradient is never
-    /// computed: backward stops at the first layer with trainable parameters).
+    /// Forward FLOPs per sample of the first layer with trainable parameters, whose input
+    /// gradient is never computed (backward stops there).
     pub fn first_layer_flops(&self) -> u64 {
         self.layers
-            .iter()
-            .map(|l| l.flops())
-            .find(|&f| f > 0)
-            .unwrap_or(0)
+            .get(self.first_trainable)
+            .map_or(0, |l| l.flops())
     }
 
     /// Every parameter and buffer with its full name (`layer.param`, a block's

@@ -143,7 +143,7 @@ impl Layer<f32> for Probe {
         y[..len].copy_from_slice(&x[..len]);
     }
     fn backward(&mut self, n: usize, _x: &[f32], _y: &[f32], dy: &[f32], dx: Option<&mut [f32]>) {
-        let dx = dx.expect("a layer after a trainable one is asked for its input gradient");
+        let dx = dx.expect("called, so it must be after a trainable layer, which needs dx");
         let len = n * self.dims.len();
         dx[..len].copy_from_slice(&dy[..len]);
         self.calls

@@ -686,7 +686,8 @@ fn conv_one_vs_two_threads_bit_identical() {
 
 #[test]
 fn dense_matches_naive_reference() {
-    // 300 outputs: the product is split into column blocks computed in parallel.
+    // 300 outputs: in training mode the product is split into column blocks computed in
+    // parallel; in eval mode (with AVX2) the direct kernel runs in channel blocks.
     let (inp, out, n) = (13, 300, 4);
     let mut rng = Pcg64Mcg::seed_from_u64(100);
     let mut l = Dense::new(
@@ -696,16 +697,18 @@ fn dense_matches_naive_reference() {
         param("bias", &[out], &mut rng),
     );
     let x = rand_vec(n * inp, &mut rng);
-    let mut y = vec![0.0; n * out];
-    l.forward(n, &x, &mut y, Mode::Eval);
-    let (w, b) = (l.params()[0].v(), l.params()[1].v());
-    for i in 0..n {
-        for o in 0..out {
-            let want: f64 = b[o]
-                + (0..inp)
-                    .map(|j| x[i * inp + j] * w[o * inp + j])
-                    .sum::<f64>();
-            assert!((y[i * out + o] - want).abs() < 1e-12);
+    for mode in [Mode::Eval, Mode::Train { seed: 0 }] {
+        let mut y = vec![0.0; n * out];
+        l.forward(n, &x, &mut y, mode);
+        let (w, b) = (l.params()[0].v(), l.params()[1].v());
+        for i in 0..n {
+            for o in 0..out {
+                let want: f64 = b[o]
+                    + (0..inp)
+                        .map(|j| x[i * inp + j] * w[o * inp + j])
+                        .sum::<f64>();
+                assert!((y[i * out + o] - want).abs() < 1e-12, "{mode:?}");
+            }
         }
     }
 }
@@ -976,7 +979,7 @@ fn eval_fusion_matches_layer_by_layer_bit_for_bit() {
 #[test]
 #[cfg(target_arch = "x86_64")]
 fn dense_eval_direct_kernels_bit_exact_and_follow_weight_changes() {
-    // 300 outputs pad to a whole channel block; 29 samples end inside a tile and a chunk.
+    // 300 outputs end in a partial channel block; 29 samples end inside a tile.
     let (inp, out, n) = (37, 300, 29);
     let mut rng = Pcg64Mcg::seed_from_u64(90);
     let f32s = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect::<Vec<f32>>();
@@ -1034,6 +1037,20 @@ fn dense_eval_direct_kernels_bit_exact_and_follow_weight_changes() {
                     };
                     assert!(l.forward_fused(n, &x, &mut y, relu));
                     assert_same_bits(&y, &reference(&w, &b, true), &what);
+                    // A batch-norm's scale and shift, a multiply then an add, then the ReLU:
+                    // the per-block offsets of the last, partial block included.
+                    let scale: Vec<f32> = (0..out).map(|o| 0.5 + o as f32 / 256.0).collect();
+                    let shift: Vec<f32> = (0..out).map(|o| o as f32 / 128.0 - 1.0).collect();
+                    let bn = Epilogue {
+                        affine: Some((&scale[..], &shift[..])),
+                        relu: true,
+                    };
+                    assert!(l.forward_fused(n, &x, &mut y, bn));
+                    let mut want = reference(&w, &b, false);
+                    for (i, v) in want.iter_mut().enumerate() {
+                        *v = (*v * scale[i % out] + shift[i % out]).max(0.0);
+                    }
+                    assert_same_bits(&y, &want, &what);
                 } else {
                     assert!(!l.forward_fused(n, &x, &mut y, Epilogue::NONE));
                 }
