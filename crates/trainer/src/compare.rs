@@ -59,6 +59,9 @@ pub struct Comparison {
     pub files: Vec<PathBuf>,
     /// Runs without a finished result (`--report-only`), as `name seed-N`.
     pub missing: Vec<String>,
+    /// Other folders of OUT that hold runs, of configs not given this time (the table leaves
+    /// them out).
+    pub others: Vec<String>,
 }
 
 /// Rebuilds a run's schedule with its iterations per epoch (from its metrics).
@@ -189,13 +192,38 @@ pub fn compare(opts: &CompareOptions) -> Result<Comparison> {
     let lines = report::summarize(&results, opts.target);
     let markdown = report::markdown(&lines, opts.target);
     let files = write_outputs(&opts.out, &results, &curves, &markdown, opts.target)?;
+    let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
     Ok(Comparison {
         results,
         lines,
         markdown,
         files,
         missing,
+        others: other_runs(&opts.out, &names),
     })
+}
+
+/// The folders of `out` holding runs (`<folder>/seed-<n>/run.json`) that are not in `names`,
+/// sorted.
+fn other_runs(out: &Path, names: &[&str]) -> Vec<String> {
+    let holds_runs = |dir: &Path| {
+        std::fs::read_dir(dir).is_ok_and(|entries| {
+            entries.filter_map(Result::ok).any(|e| {
+                e.file_name().to_string_lossy().starts_with("seed-")
+                    && e.path().join("run.json").is_file()
+            })
+        })
+    };
+    let Ok(entries) = std::fs::read_dir(out) else {
+        return Vec::new();
+    };
+    let mut others: Vec<String> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| !names.contains(&n.as_str()) && holds_runs(&out.join(n)))
+        .collect();
+    others.sort();
+    others
 }
 
 /// The `clr train` command of every run that is not finished, one per line, for GNU
@@ -438,4 +466,24 @@ fn run_or_reuse(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::other_runs;
+
+    #[test]
+    fn other_runs_names_the_folders_with_runs_left_out() {
+        let out = tempfile::tempdir().unwrap();
+        for dir in ["a/seed-1", "b/seed-2", "c/seed-1", "range"] {
+            std::fs::create_dir_all(out.path().join(dir)).unwrap();
+        }
+        for run in ["a/seed-1", "b/seed-2"] {
+            std::fs::write(out.path().join(run).join("run.json"), "{}").unwrap();
+        }
+        // `c` has a seed folder without a run, `range` is not a run folder.
+        assert_eq!(other_runs(out.path(), &["a"]), vec!["b".to_string()]);
+        assert!(other_runs(out.path(), &["a", "b"]).is_empty());
+        assert!(other_runs(&out.path().join("missing"), &[]).is_empty());
+    }
 }

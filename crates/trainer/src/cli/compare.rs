@@ -91,6 +91,15 @@ pub fn run(args: Args) -> Result<()> {
     for f in &cmp.files {
         println!("wrote {}", f.display());
     }
+    if !cmp.others.is_empty() {
+        eprintln!(
+            "note: {} also holds runs of {}, not in this table (it shows only the configs \
+             given); name their configs too to include them (with --report-only to train \
+             nothing)",
+            opts.out.display(),
+            cmp.others.join(", ")
+        );
+    }
     if !cmp.missing.is_empty() {
         eprintln!(
             "not finished yet ({} of {}): {}",
