@@ -11,7 +11,7 @@ use crate::config::{self, LoadedConfig};
 use crate::csvfile::{self, Num};
 use crate::figures;
 use crate::fsutil::write_atomic;
-use crate::metrics::Row;
+use crate::metrics::{Row, Summary};
 use crate::plot::{Figure, Panel, Series};
 use crate::run::{self, RunOptions};
 use crate::rundir::{Existing, RunDir};
@@ -51,6 +51,9 @@ pub struct RangeOptions {
     /// Budget of the suggested run in epochs: when given, [`clr_core::policy_length`] picks
     /// the step size and the cycles instead of `step_epochs` and `cycles`.
     pub budget_epochs: Option<f64>,
+    /// Train nothing: analyse the `range_test.csv` already in the output directory again
+    /// (a sweep kept without its run files, e.g. a copy of the results).
+    pub from_csv: bool,
 }
 
 /// One evaluation of the sweep: a row of `range_test.csv`.
@@ -103,8 +106,8 @@ pub struct RangeOutcome {
     pub suggested_toml: Option<String>,
     /// The files written.
     pub files: Vec<PathBuf>,
-    /// Why the sweep ended.
-    pub stop: StopReason,
+    /// Why the sweep ended (`None` when only its `range_test.csv` was read).
+    pub stop: Option<StopReason>,
 }
 
 fn sweep_config(o: &RangeOptions, iterations: u64) -> ScheduleConfig {
@@ -190,49 +193,28 @@ pub fn range_test(
     c.log.window = every as usize;
     c.checkpoint.every = 0;
     c.checkpoint.at_cycle_end = false;
-    // The same sweep, finished, is analysed again instead of trained again (a changed rule,
-    // another --cycles or --budget-epochs); --force trains it afresh.
     let out = &run_opts.out_dir;
-    let prior = if run_opts.force {
-        Prior::Start
-    } else {
-        sweep::prior(&sweep, out)?
-    };
-    let (summary, rows) = if let Prior::Finished(run) = prior {
+    let csv_path = out.join("range_test.csv");
+    let (points, stop, exploded) = if o.from_csv {
         let _dir = RunDir::claim(out, Existing::Keep)?;
-        eprintln!(
-            "{}: reusing the finished sweep in {} (pass --force to train it again)",
-            loaded.name(),
-            out.display()
-        );
-        *run
+        let points = RangePoint::read_csv(&csv_path).with_context(|| {
+            format!(
+                "--from-csv reads the sweep in {}: run the range test without --from-csv \
+                 first",
+                csv_path.display()
+            )
+        })?;
+        (points, None, None)
     } else {
-        let existing = if run_opts.force {
-            Existing::Replace
-        } else {
-            Existing::Refuse { resumable: false }
+        let (summary, rows) = sweep_rows(&sweep, &data, o, run_opts)?;
+        let exploded = match summary.stop_reason {
+            StopReason::LossExploded { .. } | StopReason::Diverged { .. } => {
+                rows.last().map(|r| r.lr)
+            }
+            _ => None,
         };
-        let dir = RunDir::claim(out, existing)?;
-        let mut opts = run_opts.clone();
-        opts.extra_rules.push(Rule::LossExploded {
-            ratio: o.stop_factor,
-        });
-        let outcome = run::train_in(&sweep, &data, &opts, &dir)?;
-        (outcome.summary, outcome.rows)
+        (points_of(&rows), Some(summary.stop_reason), exploded)
     };
-
-    let points: Vec<RangePoint> = rows
-        .iter()
-        .filter_map(|r: &Row| {
-            Some(RangePoint {
-                iteration: r.iteration,
-                lr: r.lr,
-                train_loss: r.train_loss,
-                test_accuracy: r.test_accuracy?,
-            })
-        })
-        .filter(|p| p.train_loss.is_finite())
-        .collect();
     let lrs: Vec<f64> = points.iter().map(|p| p.lr).collect();
     let accs: Vec<f64> = points.iter().map(|p| p.test_accuracy).collect();
     let losses: Vec<f64> = points.iter().map(|p| p.train_loss).collect();
@@ -240,7 +222,6 @@ pub fn range_test(
     let loss = clr_core::suggest_from_loss(&lrs, &losses).map_err(|e| e.to_string());
 
     let csv = csvfile::to_string(&RangePoint::CSV_FIELDS, points.iter().map(RangePoint::csv));
-    let csv_path = out.join("range_test.csv");
     write_atomic(&csv_path, csv.as_bytes())
         .with_context(|| format!("writing {}", csv_path.display()))?;
     let mut files = vec![csv_path];
@@ -302,10 +283,8 @@ pub fn range_test(
         loss_markers.push((l.valley, format!("valley {:.3e}", l.valley)));
         loss_markers.push((l.min_loss_lr, format!("min loss {:.3e}", l.min_loss_lr)));
     }
-    if let (StopReason::LossExploded { .. } | StopReason::Diverged { .. }, Some(last)) =
-        (&summary.stop_reason, rows.last())
-    {
-        let end = (last.lr, format!("loss exploded {:.3e}", last.lr));
+    if let Some(lr) = exploded {
+        let end = (lr, format!("loss exploded {lr:.3e}"));
         markers.push(end.clone());
         loss_markers.push(end);
     }
@@ -348,8 +327,60 @@ pub fn range_test(
         loss,
         suggested_toml,
         files,
-        stop: summary.stop_reason,
+        stop,
     })
+}
+
+/// Trains the sweep (or reuses the same sweep finished in the output directory: a changed
+/// rule, another --cycles or --budget-epochs analyse it again; --force trains it afresh).
+fn sweep_rows(
+    sweep: &LoadedConfig,
+    data: &crate::data::Dataset,
+    o: &RangeOptions,
+    run_opts: &RunOptions,
+) -> Result<(Summary, Vec<Row>)> {
+    let out = &run_opts.out_dir;
+    let prior = if run_opts.force {
+        Prior::Start
+    } else {
+        sweep::prior(sweep, out)?
+    };
+    if let Prior::Finished(run) = prior {
+        let _dir = RunDir::claim(out, Existing::Keep)?;
+        eprintln!(
+            "{}: reusing the finished sweep in {} (pass --force to train it again)",
+            sweep.name(),
+            out.display()
+        );
+        return Ok(*run);
+    }
+    let existing = if run_opts.force {
+        Existing::Replace
+    } else {
+        Existing::Refuse { resumable: false }
+    };
+    let dir = RunDir::claim(out, existing)?;
+    let mut opts = run_opts.clone();
+    opts.extra_rules.push(Rule::LossExploded {
+        ratio: o.stop_factor,
+    });
+    let outcome = run::train_in(sweep, data, &opts, &dir)?;
+    Ok((outcome.summary, outcome.rows))
+}
+
+/// The evaluations of the sweep with a finite training loss.
+fn points_of(rows: &[Row]) -> Vec<RangePoint> {
+    rows.iter()
+        .filter_map(|r| {
+            Some(RangePoint {
+                iteration: r.iteration,
+                lr: r.lr,
+                train_loss: r.train_loss,
+                test_accuracy: r.test_accuracy?,
+            })
+        })
+        .filter(|p| p.train_loss.is_finite())
+        .collect()
 }
 
 /// Top of the loss panel: a little above the larger of the first loss and 4x the lowest,

@@ -10,30 +10,24 @@ fn range_test_writes_a_suggestion_that_trains() {
         return;
     };
     let out = tmp.path().join("range");
-    let o = clr()
-        .args([
-            "range-test",
-            cfg.to_str().unwrap(),
-            "-q",
-            "--iterations",
-            "600",
-            "--evals",
-            "30",
-        ])
-        .args([
-            "--min-lr",
-            "1e-4",
-            "--max-lr",
-            "3",
-            // 8 epochs of 30 iterations: 2 cycles of step 2 epochs (clr_core::policy_length).
-            "--budget-epochs",
-            "8",
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .args(SMALL)
-        .output()
-        .unwrap();
+    // 8 epochs of 30 iterations: 2 cycles of step 2 epochs (clr_core::policy_length).
+    let range_test = |dir: &std::path::Path, extra: &[&str]| {
+        clr()
+            .args([
+                "range-test",
+                cfg.to_str().unwrap(),
+                "-q",
+                "--iterations",
+                "600",
+            ])
+            .args(["--evals", "30", "--min-lr", "1e-4", "--max-lr", "3"])
+            .args(["--budget-epochs", "8", "--out", dir.to_str().unwrap()])
+            .args(extra)
+            .args(SMALL)
+            .output()
+            .unwrap()
+    };
+    let o = range_test(&out, &[]);
     let stdout = text(&o.stdout);
     assert!(o.status.success(), "{}\n{stdout}", text(&o.stderr));
     assert!(
@@ -74,6 +68,28 @@ fn range_test_writes_a_suggestion_that_trains() {
     assert!(
         why.contains("budget 8 epochs: 2 cycle(s) of step 2 epochs"),
         "{why}"
+    );
+
+    // The CSV alone, analysed again: the same suggestion; without it, an error naming it.
+    let copy = tmp.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    std::fs::copy(out.join("range_test.csv"), copy.join("range_test.csv")).unwrap();
+    let o = range_test(&copy, &["--from-csv"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("sweep read from its range_test.csv"));
+    assert_eq!(
+        std::fs::read_to_string(copy.join("suggested.toml")).unwrap(),
+        why
+    );
+    assert!(copy.join("range_test.png").exists());
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = range_test(&empty, &["--from-csv"]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("range_test.csv") && err.contains("--from-csv"),
+        "{err}"
     );
 
     let run = tmp.path().join("run");

@@ -56,6 +56,11 @@ pub struct Args {
     /// wrote there are deleted).
     #[arg(long)]
     pub force: bool,
+    /// Train nothing: analyse the range_test.csv in the output directory again with the
+    /// current rules and rewrite the suggestions and the figure (for a sweep kept without its
+    /// run files; a finished sweep with them is reused anyway). Give the sweep's own options.
+    #[arg(long, conflicts_with = "force")]
+    pub from_csv: bool,
     /// Threads, progress display and data source.
     #[command(flatten)]
     pub common: CommonRunArgs,
@@ -82,9 +87,13 @@ pub fn run(args: Args) -> Result<()> {
         stop_factor: args.stop_factor,
         cycles: args.cycles,
         budget_epochs: args.budget_epochs,
+        from_csv: args.from_csv,
     };
     let r = range_test(&loaded, &opts, &run)?;
-    println!("sweep ended: {}", r.stop);
+    match &r.stop {
+        Some(stop) => println!("sweep ended: {stop}"),
+        None => println!("sweep read from its range_test.csv"),
+    }
     match &r.accuracy {
         Ok(s) => {
             println!(
