@@ -20,17 +20,10 @@ import sys
 import time
 
 
-def torch_child(threads, channels_last, iters_min, min_time, repeats):
-    import torch
+def resnet20():
+    """PyTorch's ResNet-20 as `preset = "resnet20"` builds it (see the module's doc)."""
     import torch.nn as nn
     import torch.nn.functional as F
-
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
-    torch.manual_seed(0)
 
     class Block(nn.Module):
         def __init__(self, cin, cout, stride):
@@ -65,7 +58,21 @@ def torch_child(threads, channels_last, iters_min, min_time, repeats):
             x = self.blocks(F.relu(self.bn(self.conv(x))))
             return self.fc(x.mean((2, 3)))
 
-    model = ResNet20()
+    return ResNet20()
+
+
+def torch_child(threads, channels_last, iters_min, min_time, repeats):
+    import torch
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    torch.manual_seed(0)
+
+    model = resnet20()
     params = sum(p.numel() for p in model.parameters())
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=fmt)
