@@ -20,6 +20,7 @@ Usage (from the project root, after `clr data fetch cifar10`):
 """
 import argparse
 import csv
+import functools
 import json
 import os
 import struct
@@ -34,8 +35,11 @@ from resnet20_side_by_side import resnet20  # noqa: E402
 
 def read_cache(path):
     """Train and test pixels (uint8, NCHW) and labels from clr's `images.cache`."""
-    with open(path, "rb") as f:
-        blob = f.read()
+    try:
+        with open(path, "rb") as f:
+            blob = f.read()
+    except OSError as e:
+        sys.exit(f"{path}: {e.strerror} (run `clr data fetch cifar10` first, or give --data)")
     if blob[:8] != b"CLRIMGC1":
         sys.exit(f"{path}: not a clr image cache (run `clr data fetch cifar10`)")
     c, h, w = struct.unpack_from("<3I", blob, 8)
@@ -127,12 +131,16 @@ def main():
         with open(metrics, "w", newline="") as f:
             csv.writer(f).writerow(["iteration", "epoch", "lr", "train_loss", "test_loss", "test_accuracy"])
 
+    @functools.lru_cache(maxsize=2)
+    def permutation(epoch):
+        return np.random.default_rng([a.seed, epoch]).permutation(n)
+
     def batch_indices(i):
         # Iteration i takes positions [i*B, (i+1)*B) of the concatenated per-epoch permutations.
         pos = np.arange(i * a.batch, (i + 1) * a.batch)
         out = np.empty(a.batch, np.int64)
         for e in np.unique(pos // n):
-            perm = np.random.default_rng([a.seed, int(e)]).permutation(n)
+            perm = permutation(int(e))
             sel = pos // n == e
             out[sel] = perm[pos[sel] % n]
         return out
@@ -167,6 +175,7 @@ def main():
         os.replace(tmp, ckpt)
 
     model.train()
+    last = None  # (test loss, accuracy) of the latest evaluation; the loop ends with one
     run_loss, run_n, t0 = 0.0, 0, time.perf_counter()
     while it < total:
         idx = batch_indices(it)
@@ -179,7 +188,7 @@ def main():
         it += 1
         run_loss, run_n = run_loss + loss.item(), run_n + 1
         if it % a.eval_every == 0 or it == total:
-            test_loss, acc = evaluate()
+            test_loss, acc = last = evaluate()
             with open(metrics, "a", newline="") as f:
                 csv.writer(f).writerow([it, f"{it * a.batch / n:.3f}", f"{lr:.6g}", f"{run_loss / run_n:.5f}",
                                         f"{test_loss:.5f}", f"{acc:.4f}"])
@@ -190,7 +199,7 @@ def main():
             now = time.perf_counter()
             elapsed, t0 = elapsed + now - t0, now
             save()
-    test_loss, acc = evaluate()
+    test_loss, acc = last if last and it == total else evaluate()
     summary = {"recipe": vars(a), "torch": torch.__version__, "iterations": total,
                "final_test_accuracy": acc, "final_test_loss": test_loss, "wall_seconds": elapsed}
     tmp = os.path.join(a.out, "summary.json.tmp")
